@@ -1,0 +1,114 @@
+"""Which model is the champion: the registry's aliases and the gate a challenger must pass."""
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from sklearn.pipeline import Pipeline
+
+from heart_batch.evaluation import CvScores
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class NoChampionError(RuntimeError):
+    """The registry has no champion model to score or monitor with."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model the rest of the system uses, loaded from ``models:/<name>@champion``."""
+
+    name: str
+    version: str
+    run_id: str
+    model: Pipeline
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Outcome of the promotion gate, with the reason in words."""
+
+    promote: bool
+    reason: str
+
+    @property
+    def alias(self) -> str:
+        """Alias the new version receives."""
+        return CHAMPION if self.promote else CHALLENGER
+
+
+def champion_version(client: MlflowClient, name: str) -> ModelVersion | None:
+    """The version holding the champion alias, or None if there is none yet."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+
+
+def load_champion(client: MlflowClient, name: str) -> Champion:
+    """Load the champion pipeline.
+
+    Raises:
+        NoChampionError: No version of ``name`` has the champion alias yet.
+    """
+    version = champion_version(client, name)
+    if version is None:
+        raise NoChampionError(
+            f"No champion model: registered model '{name}' has no '{CHAMPION}' alias in "
+            f"{client.tracking_uri}. Run training first: `make train` "
+            "(or `prefect deployment run 'train-heart-risk/train'`)."
+        )
+    model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+    return Champion(name=name, version=str(version.version), run_id=version.run_id, model=model)
+
+
+def promotion_gate(
+    challenger: CvScores,
+    champion: CvScores | None,
+    min_auc_gain: float = 0.0,
+    max_brier_increase: float = 0.01,
+) -> PromotionDecision:
+    """Decide whether a challenger replaces the champion; both scored on the same folds.
+
+    The challenger must have a strictly higher ROC AUC (by more than ``min_auc_gain``) and a Brier
+    score no more than ``max_brier_increase`` worse. A tie keeps the champion.
+    """
+    if champion is None:
+        return PromotionDecision(True, "no champion yet: the first model becomes champion")
+    gain = challenger.roc_auc - champion.roc_auc
+    brier_increase = challenger.brier - champion.brier
+    figures = (
+        f"ROC AUC {challenger.roc_auc:.4f} vs champion {champion.roc_auc:.4f}, "
+        f"Brier {challenger.brier:.4f} vs {champion.brier:.4f}"
+    )
+    if gain <= min_auc_gain:
+        return PromotionDecision(False, f"ROC AUC gain {gain:+.4f} <= {min_auc_gain} ({figures})")
+    if brier_increase > max_brier_increase:
+        return PromotionDecision(
+            False, f"Brier worse by {brier_increase:.4f} > {max_brier_increase} ({figures})"
+        )
+    return PromotionDecision(True, f"beats the champion ({figures})")
+
+
+def register_candidate(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, decision: PromotionDecision
+) -> str:
+    """Register the model, give it the decided alias and record the reason on version and run.
+
+    Returns:
+        The new version number.
+    """
+    version = str(mlflow.register_model(model_uri, name).version)
+    client.set_model_version_tag(name, version, "promotion_reason", decision.reason)
+    client.set_registered_model_alias(name, decision.alias, version)
+    client.set_tag(run_id, "promotion.alias", decision.alias)
+    client.set_tag(run_id, "promotion.reason", decision.reason)
+    client.set_tag(run_id, "registered_version", version)
+    return version

@@ -1,0 +1,61 @@
+"""The one settings object: environment variables with documented defaults.
+
+Every variable is prefixed ``HEART_`` except ``MLFLOW_TRACKING_URI``, which keeps MLflow's name.
+Relative paths are resolved against ``HEART_HOME`` (default: the project checkout), so the
+embedded defaults put every store under the project: a SQLite MLflow store and local artifact
+folder, a SQLite database for our own tables, and the input/output folders.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Configuration of heart-batch, read from the environment (see README, "Settings")."""
+
+    model_config = SettingsConfigDict(env_prefix="HEART_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(PROJECT_ROOT, description="Folder that relative paths are resolved against.")
+    mlflow_tracking_uri: str = Field(
+        "",
+        validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow tracking store; empty means sqlite:///<home>/mlflow.db.",
+    )
+    artifact_location: str = Field(
+        "mlartifacts",
+        description="Artifact root of a new experiment when the tracking store is a database URL "
+        "(a folder or a remote URI such as s3://...); a tracking server chooses its own.",
+    )
+    experiment_name: str = Field("heart-disease-risk", description="MLflow experiment.")
+    model_name: str = Field("heart-disease-risk", description="Registered model name.")
+    training_data: Path = Field(Path("data/heart.csv"), description="Seed training CSV.")
+
+    max_evals: int = Field(40, ge=1, description="Hyperopt trials per training run.")
+    seed: int = Field(42, description="Seed of the search, the folds and the models.")
+    cv_folds: int = Field(5, ge=2, description="Stratified folds per cross-validation repeat.")
+    cv_repeats: int = Field(5, ge=1, description="Repeats of the cross-validation.")
+    min_auc_gain: float = Field(
+        0.0, ge=0.0, description="ROC AUC a challenger must gain over the champion (strictly more)."
+    )
+    max_brier_increase: float = Field(
+        0.01, ge=0.0, description="Brier score a challenger may lose against the champion."
+    )
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> "Settings":
+        self.home = self.home.expanduser().resolve()
+        self.training_data = self.home / self.training_data
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if "://" not in self.artifact_location:
+            self.artifact_location = str(self.home / self.artifact_location)
+        return self
+
+    @property
+    def tracking_store_is_database(self) -> bool:
+        """True when MLflow talks to a database directly (no tracking server)."""
+        return not self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))

@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated environment per test and one Prefect test server per session."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from heart_batch.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED_DATA = REPO_ROOT / "data" / "heart.csv"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path):
+    """No test reads the developer's HEART_* or MLflow settings; every store lives in tmp_path."""
+    for name in list(os.environ):
+        if name.startswith(("HEART_", "MLFLOW_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HEART_HOME", str(tmp_path))
+    monkeypatch.setenv("HEART_TRAINING_DATA", str(SEED_DATA))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings of the isolated environment."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect API for the whole session, without flow heartbeats (1 s per flow)."""
+    # pylint: disable=import-outside-toplevel,no-name-in-module
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+
+
+@pytest.fixture(scope="session")
+def training_data():
+    """The seed dataset as training reads it."""
+    # pylint: disable=import-outside-toplevel
+    from heart_batch.data import load_training_data
+
+    return load_training_data(SEED_DATA)

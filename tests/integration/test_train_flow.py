@@ -1,0 +1,77 @@
+"""The train flow end to end: Prefect test server, temporary MLflow store, real seed data."""
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from flows.train import train
+from heart_batch.registry import CHALLENGER, CHAMPION, load_champion
+from heart_batch.training import REFERENCE_ARTIFACT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+QUICK = {"cv_folds": 3, "cv_repeats": 1}
+
+
+def sicker(profile: pd.DataFrame) -> pd.DataFrame:
+    """The same patients with the classic signs of coronary disease."""
+    return profile.assign(cp=0.0, exng=1.0, oldpeak=3.0, caa=3.0, thall=3.0, thalachh=110.0)
+
+
+def healthier(profile: pd.DataFrame) -> pd.DataFrame:
+    """The same patients without them."""
+    return profile.assign(cp=2.0, exng=0.0, oldpeak=0.0, caa=0.0, thall=2.0, thalachh=175.0)
+
+
+@pytest.fixture
+def first_training(prefect_server, settings):  # pylint: disable=unused-argument
+    """A first run: the champion of an empty registry."""
+    return train(max_evals=3, families=["logistic_regression"], **QUICK)
+
+
+def test_first_model_becomes_a_champion_that_predicts_disease_risk(
+    first_training, settings, training_data
+):
+    assert (first_training.version, first_training.alias) == ("1", CHAMPION)
+    champion = load_champion(MlflowClient(), settings.model_name)
+    risk = champion.model.predict_proba(training_data.features)[:, 1]
+    assert ((risk >= 0) & (risk <= 1)).all()
+    patients = training_data.features.head(20)
+    sick = champion.model.predict_proba(sicker(patients))[:, 1]
+    well = champion.model.predict_proba(healthier(patients))[:, 1]
+    assert (sick > well).all()
+    assert sick.mean() > 0.7 and well.mean() < 0.3
+
+
+def test_the_run_records_trials_evidence_and_reference(first_training, training_data):
+    client = MlflowClient()
+    run = client.get_run(first_training.run_id)
+    assert run.data.metrics["cv_roc_auc"] >= 0.85
+    assert {"cv_roc_auc_std", "cv_brier", "cv_accuracy"} <= set(run.data.metrics)
+    assert run.data.tags["git_commit"]
+    assert run.data.tags["data_sha256.heart.csv"].startswith("43b0368e")
+    trials = mlflow.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(trials) == 3
+    assert set(trials["tags.family"]) == {"logistic_regression"}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/calibration.png", "plots/roc.png"}
+    reference = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/{REFERENCE_ARTIFACT}")
+    )
+    assert len(reference) == len(training_data.features)
+    assert {"output", "risk"} <= set(reference.columns)
+
+
+def test_a_worse_model_is_registered_as_challenger_only(first_training, settings):
+    second = train(max_evals=1, families=["gradient_boosting"], seed=4, **QUICK)
+    client = MlflowClient()
+    assert (second.version, second.alias) == ("2", CHALLENGER)
+    assert "ROC AUC gain -" in second.reason
+    assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == "1"
+    tags = client.get_run(second.run_id).data.tags
+    assert tags["promotion.alias"] == CHALLENGER
+    assert tags["promotion.reason"] == second.reason
+    assert first_training.version == "1"

@@ -1,0 +1,37 @@
+"""The seed dataset and how training reads it."""
+
+import pytest
+
+from heart_batch.data import file_checksum, load_training_data
+from heart_batch.schema import FEATURE_NAMES, LABEL
+from tests.conftest import SEED_DATA
+
+SEED_SHA256 = "43b0368eca2f420af11ceaada19b565db750418500ecf59f70fcf974401f17f2"
+
+
+def test_the_seed_dataset_is_the_published_one():
+    assert file_checksum(SEED_DATA) == SEED_SHA256
+
+
+def test_training_data_drops_the_one_duplicate_and_maps_missing_codes():
+    data = load_training_data(SEED_DATA)
+    assert (len(data.features), data.dropped_duplicates, data.rejected) == (302, 1, 0)
+    assert list(data.features.columns) == FEATURE_NAMES
+    assert (
+        data.features["caa"].isna().sum() == 4
+    )  # caa == 4 in the export (5 rows, one a duplicate)
+    assert data.features["thall"].isna().sum() == 2  # thall == 0 in the export
+    assert data.checksums == {"heart.csv": SEED_SHA256}
+
+
+def test_the_target_is_disease_the_inverse_of_the_dataset_label():
+    data = load_training_data(SEED_DATA)
+    assert data.target.sum() == 138  # rows with output == 0: angiographic disease
+    assert (data.reference[LABEL] == 1 - data.target).all()
+
+
+def test_a_file_without_a_contract_column_is_refused(tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_text(SEED_DATA.read_text().replace("chol", "cholesterol", 1))
+    with pytest.raises(ValueError, match=r"lacks columns \['chol'\]"):
+        load_training_data(broken)

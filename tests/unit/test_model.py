@@ -1,0 +1,51 @@
+"""The search space and the pipeline every point of it builds."""
+
+import numpy as np
+import pytest
+from hyperopt.pyll.stochastic import sample
+
+from heart_batch.model import MODEL_FAMILIES, build_pipeline, normalize_params, search_space
+
+SMALL = slice(0, None, 5)  # 61 rows of both classes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_sampled_point_builds_a_pipeline_that_predicts_risks(seed, training_data):
+    params = normalize_params(sample(search_space(), rng=np.random.default_rng(seed)))
+    assert params["family"] in MODEL_FAMILIES
+    model = build_pipeline(params, seed=seed).fit(
+        training_data.features[SMALL], training_data.target[SMALL]
+    )
+    risk = model.predict_proba(training_data.features[SMALL])[:, 1]
+    assert ((risk >= 0) & (risk <= 1)).all()
+
+
+def test_the_space_covers_each_family():
+    families = {
+        sample(search_space(), rng=np.random.default_rng(seed))["family"] for seed in range(40)
+    }
+    assert families == set(MODEL_FAMILIES)
+
+
+def test_a_restricted_space_samples_only_its_family():
+    space = search_space(["svc"])
+    assert {sample(space, rng=np.random.default_rng(s))["family"] for s in range(10)} == {"svc"}
+
+
+def test_an_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="unknown model families"):
+        search_space(["random_forest"])
+
+
+def test_quantised_parameters_become_integers():
+    params = normalize_params(
+        {
+            "family": "gradient_boosting",
+            "max_iter": 75.0,
+            "max_depth": 2.0,
+            "learning_rate": 0.1,
+            "l2_regularization": 1.0,
+        }
+    )
+    assert (params["max_iter"], params["max_depth"]) == (75, 2)
+    assert isinstance(params["max_iter"], int)

@@ -1,0 +1,88 @@
+"""Champion lookup and the promotion gate, against a temporary SQLite MLflow store."""
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from heart_batch.evaluation import CvScores
+from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
+from heart_batch.registry import (
+    CHALLENGER,
+    CHAMPION,
+    NoChampionError,
+    PromotionDecision,
+    champion_version,
+    load_champion,
+    promotion_gate,
+    register_candidate,
+)
+from heart_batch.tracking import configure_tracking
+
+CHAMPION_SCORES = CvScores(roc_auc=0.91, roc_auc_std=0.03, brier=0.12, accuracy=0.84)
+
+
+def scores(roc_auc: float, brier: float) -> CvScores:
+    """Scores that differ from the champion's in AUC and Brier only."""
+    return CvScores(roc_auc=roc_auc, roc_auc_std=0.03, brier=brier, accuracy=0.84)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote", "reason"),
+    [
+        (scores(0.90, 0.13), None, True, "no champion yet"),
+        (scores(0.92, 0.12), CHAMPION_SCORES, True, "beats the champion"),
+        (scores(0.90, 0.12), CHAMPION_SCORES, False, "ROC AUC gain -0.0100"),
+        (scores(0.91, 0.12), CHAMPION_SCORES, False, "ROC AUC gain +0.0000"),
+        (scores(0.92, 0.14), CHAMPION_SCORES, False, "Brier worse by 0.0200"),
+    ],
+    ids=["no-champion", "better", "worse", "equal", "better-auc-worse-brier"],
+)
+def test_promotion_gate(challenger, champion, promote, reason):
+    decision = promotion_gate(challenger, champion, min_auc_gain=0.0, max_brier_increase=0.01)
+    assert decision.promote is promote
+    assert reason in decision.reason
+
+
+def test_a_gain_within_the_margin_does_not_promote():
+    decision = promotion_gate(scores(0.915, 0.12), CHAMPION_SCORES, min_auc_gain=0.01)
+    assert not decision.promote
+
+
+@pytest.fixture
+def client(settings) -> MlflowClient:
+    """A client of an empty SQLite store in tmp_path."""
+    configure_tracking(settings)
+    return MlflowClient()
+
+
+def log_model(training_data) -> tuple[str, str]:
+    """Log a small fitted pipeline; return its model URI and run id."""
+    model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
+    model.fit(training_data.features, training_data.target)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES
+        )
+    return info.model_uri, run.info.run_id
+
+
+def test_no_champion_yet_says_to_run_training(client):
+    assert champion_version(client, "heart") is None
+    with pytest.raises(NoChampionError, match="Run training first"):
+        load_champion(client, "heart")
+
+
+def test_promoted_and_rejected_versions_get_their_alias(client, training_data):
+    promoted = PromotionDecision(True, "no champion yet")
+    first = register_candidate(client, "heart", *log_model(training_data), promoted)
+    rejected = PromotionDecision(False, "ROC AUC gain -0.01")
+    second_uri, second_run = log_model(training_data)
+    second = register_candidate(client, "heart", second_uri, second_run, rejected)
+
+    assert str(client.get_model_version_by_alias("heart", CHAMPION).version) == first
+    assert str(client.get_model_version_by_alias("heart", CHALLENGER).version) == second
+    assert client.get_run(second_run).data.tags["promotion.reason"] == "ROC AUC gain -0.01"
+    champion = load_champion(client, "heart")
+    assert champion.version == first
+    risk = champion.model.predict_proba(training_data.features)[:, 1]
+    assert ((risk >= 0) & (risk <= 1)).all()
