@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 PIPENV := $(PYTHON) -m pipenv
 RUN := $(PIPENV) run
+INPUT_DIR := $(or $(HEART_INPUT_DIR),input)
 
 # Keep the environment in .venv, and every tool quiet and offline.
 export PIPENV_VENV_IN_PROJECT := 1
@@ -14,7 +15,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: help setup train test lint format clean
+.PHONY: help setup train run test bench lint format clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +30,15 @@ setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies 
 train: setup ## Tune, log to MLflow and register a model (champion only if it beats the current one)
 	$(RUN) python -m flows.train
 
+run: setup ## The main job: train if there is no champion yet, then score every CSV in the input folder
+	@test -d $(INPUT_DIR) || { mkdir -p $(INPUT_DIR) && cp -p data/examples/*.csv $(INPUT_DIR)/ && \
+		echo "First run: copied the example export data/examples/example_patients.csv into $(INPUT_DIR)/"; }
+	@$(RUN) python -m heart_batch has-champion || $(MAKE) --no-print-directory train
+	$(RUN) python -m flows.score
+
+bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
+	$(RUN) python -m tests.benchmarks.bench_scoring
+
 test: setup ## Run the whole test suite (unit and integration)
 	$(RUN) pytest
 
@@ -38,5 +48,5 @@ lint: setup ## Run the pre-commit hooks (black, pylint, file checks) on every fi
 format: setup ## Format the code with black
 	$(RUN) black .
 
-clean: ## Delete local state: MLflow store and artifacts (asks nothing: be sure)
-	rm -rf mlflow.db mlartifacts
+clean: ## Delete local state: MLflow store, artifacts, ledger database and outputs (asks nothing)
+	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet

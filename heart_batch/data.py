@@ -1,11 +1,11 @@
 """Training data: the seed CSV read through the feature contract."""
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from heart_batch.inbox import file_checksum
 from heart_batch.schema import FEATURE_NAMES, LABEL, disease_target, normalize_header, validate_rows
 
 
@@ -33,15 +33,6 @@ class TrainingData:
     def reference(self) -> pd.DataFrame:
         """Features and dataset label together: the reference table monitoring compares with."""
         return self.features.assign(**{LABEL: (1 - self.target).astype("float64")})
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_training_data(path: Path, max_missing: int = len(FEATURE_NAMES)) -> TrainingData:

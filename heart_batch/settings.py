@@ -45,10 +45,33 @@ class Settings(BaseSettings):
         0.01, ge=0.0, description="Brier score a challenger may lose against the champion."
     )
 
+    input_dir: Path = Field(Path("input"), description="Folder that hospitals drop CSV files into.")
+    output_dir: Path = Field(Path("outputs"), description="Folder of predictions and rejections.")
+    database_url: str = Field(
+        "", description="Our tables (ledger, monitoring); empty means sqlite:///<home>/heart.db."
+    )
+    settle_seconds: float = Field(
+        30.0, ge=0, description="A file is picked up only once unchanged for this long."
+    )
+    max_missing_features: int = Field(
+        4, ge=0, le=13, description="Most features a row may miss (and have imputed) to be scored."
+    )
+    claim_lease_seconds: float = Field(
+        3600.0, gt=0, description="After this long a claim by a process on another host is stale."
+    )
+    scoring_threads: int = Field(2, ge=1, description="Batches predicted in parallel.")
+    batch_bytes: int = Field(
+        2 << 20, ge=1 << 16, description="CSV bytes read per batch (bounds memory per batch)."
+    )
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         self.training_data = self.home / self.training_data
+        self.input_dir = self.home / self.input_dir
+        self.output_dir = self.home / self.output_dir
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'heart.db'}"
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if "://" not in self.artifact_location:

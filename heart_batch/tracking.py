@@ -8,10 +8,15 @@ import mlflow
 from heart_batch.settings import Settings
 
 
-def configure_tracking(settings: Settings) -> str:
-    """Point MLflow at the configured stores and return the experiment's id (created if new)."""
+def connect(settings: Settings) -> None:
+    """Point MLflow's tracking and registry clients at the configured store."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+
+
+def configure_tracking(settings: Settings) -> str:
+    """Connect to the configured store and return the experiment's id (created if new)."""
+    connect(settings)
     experiment = mlflow.get_experiment_by_name(settings.experiment_name)
     if experiment is not None:
         return experiment.experiment_id

@@ -30,14 +30,21 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """A temporary Prefect API for the whole session, without flow heartbeats (1 s per flow)."""
+    """A temporary Prefect API for the whole session, without flow heartbeats (1 s per flow).
+
+    Yields its URL, so that flows started in subprocesses can report to it too.
+    """
     # pylint: disable=import-outside-toplevel,no-name-in-module
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=60):
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
+            yield PREFECT_API_URL.value()
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +54,35 @@ def training_data():
     from heart_batch.data import load_training_data
 
     return load_training_data(SEED_DATA)
+
+
+def log_logistic_model(training_data) -> tuple[str, str]:
+    """Log a small fitted pipeline to the configured MLflow store; return model URI and run id."""
+    # pylint: disable=import-outside-toplevel
+    import mlflow
+
+    from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
+
+    model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
+    model.fit(training_data.features, training_data.target)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES
+        )
+    return info.model_uri, run.info.run_id
+
+
+@pytest.fixture
+def champion(settings, training_data) -> str:
+    """A logistic-regression champion in the temporary registry; returns its version."""
+    # pylint: disable=import-outside-toplevel
+    from mlflow import MlflowClient
+
+    from heart_batch.registry import PromotionDecision, register_candidate
+    from heart_batch.tracking import configure_tracking
+
+    configure_tracking(settings)
+    decision = PromotionDecision(True, "test champion")
+    return register_candidate(
+        MlflowClient(), settings.model_name, *log_logistic_model(training_data), decision
+    )

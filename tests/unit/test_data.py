@@ -2,9 +2,10 @@
 
 import pytest
 
-from heart_batch.data import file_checksum, load_training_data
+from heart_batch.data import load_training_data
+from heart_batch.inbox import file_checksum
 from heart_batch.schema import FEATURE_NAMES, LABEL
-from tests.conftest import SEED_DATA
+from tests.conftest import REPO_ROOT, SEED_DATA
 
 SEED_SHA256 = "43b0368eca2f420af11ceaada19b565db750418500ecf59f70fcf974401f17f2"
 
@@ -35,3 +36,14 @@ def test_a_file_without_a_contract_column_is_refused(tmp_path):
     broken.write_text(SEED_DATA.read_text().replace("chol", "cholesterol", 1))
     with pytest.raises(ValueError, match=r"lacks columns \['chol'\]"):
         load_training_data(broken)
+
+
+def test_other_hospitals_export_is_pinned_and_readable_through_the_contract():
+    other = REPO_ROOT / "data" / "heart_other_hospitals.csv"
+    assert file_checksum(other) == (
+        "7fd6296f8dcd5f347a6b73dbe0bdfc6100094d07132d3272ee48df1b2afdbdc0"
+    )
+    data = load_training_data(other)
+    assert (len(data.features), data.dropped_duplicates, data.rejected) == (614, 2, 0)
+    assert data.features["caa"].isna().mean() > 0.9  # other hospitals rarely recorded it
+    assert data.target.mean() > 0.55  # and saw more disease than Cleveland (46 %)

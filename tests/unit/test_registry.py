@@ -1,11 +1,9 @@
 """Champion lookup and the promotion gate, against a temporary SQLite MLflow store."""
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from heart_batch.evaluation import CvScores
-from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
 from heart_batch.registry import (
     CHALLENGER,
     CHAMPION,
@@ -17,6 +15,7 @@ from heart_batch.registry import (
     register_candidate,
 )
 from heart_batch.tracking import configure_tracking
+from tests.conftest import log_logistic_model
 
 CHAMPION_SCORES = CvScores(roc_auc=0.91, roc_auc_std=0.03, brier=0.12, accuracy=0.84)
 
@@ -55,17 +54,6 @@ def client(settings) -> MlflowClient:
     return MlflowClient()
 
 
-def log_model(training_data) -> tuple[str, str]:
-    """Log a small fitted pipeline; return its model URI and run id."""
-    model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
-    model.fit(training_data.features, training_data.target)
-    with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(
-            model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES
-        )
-    return info.model_uri, run.info.run_id
-
-
 def test_no_champion_yet_says_to_run_training(client):
     assert champion_version(client, "heart") is None
     with pytest.raises(NoChampionError, match="Run training first"):
@@ -74,9 +62,9 @@ def test_no_champion_yet_says_to_run_training(client):
 
 def test_promoted_and_rejected_versions_get_their_alias(client, training_data):
     promoted = PromotionDecision(True, "no champion yet")
-    first = register_candidate(client, "heart", *log_model(training_data), promoted)
+    first = register_candidate(client, "heart", *log_logistic_model(training_data), promoted)
     rejected = PromotionDecision(False, "ROC AUC gain -0.01")
-    second_uri, second_run = log_model(training_data)
+    second_uri, second_run = log_logistic_model(training_data)
     second = register_candidate(client, "heart", second_uri, second_run, rejected)
 
     assert str(client.get_model_version_by_alias("heart", CHAMPION).version) == first

@@ -1,0 +1,155 @@
+"""Hourly scoring: every settled CSV in the input folder becomes outputs/predictions_<ID>.parquet.
+
+Module-level imports stay light (Prefect, settings, the input folder): a run that finds no new file
+never imports pandas, scikit-learn or MLflow, and never loads the model.
+"""
+
+from dataclasses import dataclass, field
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from heart_batch.inbox import InboxScan, scan_inbox
+from heart_batch.settings import Settings
+
+
+@dataclass
+class ScoringSummary:
+    """What one scoring run did, in aggregates."""
+
+    model_version: str = ""
+    files: list = field(default_factory=list)
+    settling: int = 0
+
+    def count(self, status: str) -> int:
+        """Files that ended with ``status``."""
+        return sum(outcome.status == status for outcome in self.files)
+
+    def rows(self, attribute: str) -> int:
+        """Sum of a row count over the scored files."""
+        return sum(getattr(o.counts, attribute) for o in self.files if o.counts is not None)
+
+
+def _retry_unless_no_champion(_task, _task_run, state) -> bool:
+    # pylint: disable=import-outside-toplevel  (heavy import, only needed on failure)
+    from heart_batch.registry import NoChampionError
+
+    try:
+        state.result()
+    except NoChampionError:
+        return False
+    except Exception:  # pylint: disable=broad-exception-caught
+        return True
+    return True
+
+
+@task
+def scan(settings: Settings) -> InboxScan:
+    """Settled and still-settling CSV files in the input folder."""
+    return scan_inbox(settings.input_dir, settings.settle_seconds)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_no_champion)
+def load_model(settings: Settings):
+    """Load the champion once for the run; fails at once if there is none."""
+    # pylint: disable=import-outside-toplevel  (heavy imports only when there is work)
+    from heart_batch.intake import load_scoring_model
+
+    return load_scoring_model(settings)
+
+
+@task(cache_policy=NO_CACHE)
+def score_one(path, intake, model):
+    """Claim, score, record and archive (or quarantine) one file."""
+    # pylint: disable=import-outside-toplevel
+    from heart_batch.intake import process_file
+
+    return process_file(path, intake, model)
+
+
+@flow(name="score-heart-risk")
+def score(
+    settle_seconds: float | None = None, max_missing_features: int | None = None
+) -> ScoringSummary:
+    """Score every new CSV in the input folder with the champion model.
+
+    Args:
+        settle_seconds: Pick up only files unchanged for this long (default HEART_SETTLE_SECONDS).
+        max_missing_features: Most missing features a scored row may have (default
+            HEART_MAX_MISSING_FEATURES).
+    """
+    # pylint: disable=import-outside-toplevel  (heavy imports only when there is work)
+    overrides = {"settle_seconds": settle_seconds, "max_missing_features": max_missing_features}
+    settings = Settings().model_copy(
+        update={name: value for name, value in overrides.items() if value is not None}
+    )
+    logger = get_run_logger()
+    inbox = scan(settings)
+    summary = ScoringSummary(settling=len(inbox.settling))
+    if inbox.settling:
+        logger.info("%d file(s) still changing, left for the next run", len(inbox.settling))
+    if not inbox.ready:
+        logger.info("No new files in %s", settings.input_dir)
+        _publish(summary, settings)
+        return summary
+
+    model = load_model(settings)
+    summary.model_version = model.version
+    logger.info("Scoring %d file(s) with %s v%s", len(inbox.ready), model.name, model.version)
+    from heart_batch.intake import open_intake
+
+    intake = open_intake(settings)
+    for path in inbox.ready:
+        outcome = score_one(path, intake, model)
+        summary.files.append(outcome)
+        logger.info("%s", _describe(outcome))
+    _publish(summary, settings)
+    failed = [o.source_name for o in summary.files if o.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} file(s) failed and stay in the input folder: {failed}")
+    return summary
+
+
+def _describe(outcome) -> str:
+    if outcome.status == "scored":
+        c = outcome.counts
+        return (
+            f"{outcome.source_name}: {c.total} rows, {c.scored} scored, {c.rejected} rejected, "
+            f"{c.imputed} imputed -> predictions_{outcome.file_id}.parquet"
+        )
+    if outcome.status == "quarantined":
+        return f"{outcome.source_name}: quarantined ({outcome.problem.problem})"
+    if outcome.status == "duplicate":
+        return f"{outcome.source_name}: content already scored as {outcome.file_id}, archived"
+    if outcome.status == "busy":
+        return f"{outcome.source_name}: being scored by another run, skipped"
+    return f"{outcome.source_name}: failed ({outcome.error}), left for the next run"
+
+
+def _table_row(outcome) -> str:
+    if outcome.counts:
+        c = outcome.counts
+        figures = f"{c.total} | {c.scored} | {c.rejected} | {c.imputed}"
+    else:
+        figures = f" | | | {outcome.problem.problem if outcome.problem else outcome.error}"
+    return f"| {outcome.source_name} | {outcome.status} | {figures} |"
+
+
+def _publish(summary: ScoringSummary, settings: Settings) -> None:
+    table = "\n".join(_table_row(outcome) for outcome in summary.files)
+    markdown = (
+        f"# Scoring run\n\nModel version: **{summary.model_version or '-'}**. "
+        f"Files scored: **{summary.count('scored')}**, quarantined: "
+        f"**{summary.count('quarantined')}**, duplicates: {summary.count('duplicate')}, "
+        f"failed: {summary.count('failed')}, still settling: {summary.settling}.\n\n"
+        f"Rows scored: **{summary.rows('scored')}**, rejected: **{summary.rows('rejected')}**, "
+        f"imputed: {summary.rows('imputed')}. Outputs in `{settings.output_dir}`.\n\n"
+        "| file | status | rows | scored | rejected | imputed / problem |\n"
+        "|---|---|---|---|---|---|\n" + table + "\n"
+    )
+    create_markdown_artifact(key="scoring-run", markdown=markdown, description="Scoring run")
+
+
+if __name__ == "__main__":
+    score()

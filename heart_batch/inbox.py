@@ -1,0 +1,101 @@
+"""The input folder: which files are ready, what they are called, where they go afterwards.
+
+Standard library only, so an hourly run that finds nothing new stays light.
+"""
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROCESSED = "processed"
+QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True)
+class InboxScan:
+    """CSV files in the input folder: settled ones are ready, the others may still be copied."""
+
+    ready: list[Path]
+    settling: list[Path]
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """Why a whole file cannot be scored; written next to the quarantined file."""
+
+    problem: str
+    detail: str = ""
+    expected_columns: list[str] = field(default_factory=list)
+    found_columns: list[str] = field(default_factory=list)
+
+
+def scan_inbox(input_dir: Path, settle_seconds: float, now: float | None = None) -> InboxScan:
+    """List ``*.csv`` files (any case) directly in ``input_dir``, oldest first.
+
+    A file modified less than ``settle_seconds`` ago is left for a later run: it may still be
+    being copied.
+    """
+    now = time.time() if now is None else now
+    if not input_dir.is_dir():
+        return InboxScan(ready=[], settling=[])
+    candidates = [
+        path for path in input_dir.iterdir() if path.is_file() and path.suffix.lower() == ".csv"
+    ]
+    modified = {path: path.stat().st_mtime for path in candidates}
+    ordered = sorted(candidates, key=lambda path: (modified[path], path.name))
+    return InboxScan(
+        ready=[path for path in ordered if now - modified[path] >= settle_seconds],
+        settling=[path for path in ordered if now - modified[path] < settle_seconds],
+    )
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_id(path: Path, content_hash: str) -> str:
+    """The ``<ID>`` of ``predictions_<ID>.parquet``: the file's stem and 12 hex digits of its hash.
+
+    Deterministic, so a retried run overwrites its own output; readable, so a person finds the
+    output of their file; content-bound, so a corrected re-export under the same name gets its own.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "file"
+    return f"{stem}_{content_hash[:12]}"
+
+
+def archive(path: Path, input_dir: Path, content_hash: str) -> Path:
+    """Move a handled file to ``<input>/processed/``; a name already there gets the hash appended."""
+    return _move(path, input_dir / PROCESSED, content_hash)
+
+
+def quarantine(path: Path, input_dir: Path, content_hash: str, problem: FileProblem) -> Path:
+    """Move a bad file to ``<input>/quarantine/`` with a ``<file>.error.json`` report beside it."""
+    target = _move(path, input_dir / QUARANTINE, content_hash)
+    report = {
+        "file": path.name,
+        "quarantined_as": target.name,
+        "sha256": content_hash,
+        "quarantined_at": datetime.now(timezone.utc).isoformat(),
+        **asdict(problem),
+    }
+    report_path = target.with_name(target.name + ".error.json")
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def _move(path: Path, folder: Path, content_hash: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}_{content_hash[:12]}{path.suffix}"
+    path.replace(target)
+    return target

@@ -1,0 +1,201 @@
+"""The ledger: one row per input file content, so each file is scored exactly once.
+
+A run *claims* a file's content hash before scoring it. The claim is an INSERT on the primary key,
+or a compare-and-swap UPDATE when taking over a stale claim, so two concurrent runs can never both
+hold it. A claim is stale when its process is gone (same host) or its lease has expired (other hosts).
+"""
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+METADATA = MetaData()
+
+SCORED_FILES = Table(
+    "scored_files",
+    METADATA,
+    Column("content_hash", String(64), primary_key=True),
+    Column("file_id", String(300), nullable=False),
+    Column("source_name", String(300), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("rows_total", Integer),
+    Column("rows_scored", Integer),
+    Column("rows_rejected", Integer),
+    Column("rows_imputed", Integer),
+    Column("model_name", String(200)),
+    Column("model_version", String(50)),
+    Column("predictions_path", Text),
+    Column("rejected_path", Text),
+    Column("error", Text),
+)
+
+
+class Status(str, Enum):
+    """Where a file content is in its life."""
+
+    CLAIMED = "claimed"
+    SCORED = "scored"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class ClaimOutcome(str, Enum):
+    """Result of trying to claim a file."""
+
+    CLAIMED = "claimed"
+    ALREADY_SCORED = "already_scored"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class ScoredCounts:
+    """Row counts of a scored file; ``total == scored + rejected`` always."""
+
+    total: int
+    scored: int
+    rejected: int
+    imputed: int
+
+
+def new_claimant() -> str:
+    """Identity of this process in claims: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger:
+    """Claims and outcomes of input files, in any SQLAlchemy database."""
+
+    def __init__(self, database_url: str, lease_seconds: float = 3600.0):
+        connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(database_url, connect_args=connect_args)
+        self.lease = timedelta(seconds=lease_seconds)
+        try:
+            METADATA.create_all(self.engine)
+        except OperationalError:  # a concurrent run created the table between check and create
+            METADATA.create_all(self.engine)
+
+    def claim(self, content_hash: str, file_id: str, source_name: str, claimant: str):
+        """Claim a file content for scoring.
+
+        Returns:
+            ``ClaimOutcome.CLAIMED`` when this claimant now holds it, ``ALREADY_SCORED`` for content
+            scored before, ``BUSY`` while another live run holds it.
+        """
+        claim = {"status": Status.CLAIMED.value, "claimed_by": claimant, "claimed_at": _utcnow()}
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(SCORED_FILES).values(
+                        content_hash=content_hash, file_id=file_id, source_name=source_name, **claim
+                    )
+                )
+            return ClaimOutcome.CLAIMED
+        except IntegrityError:
+            pass
+        current = self.record(content_hash)
+        if current["status"] == Status.SCORED.value:
+            return ClaimOutcome.ALREADY_SCORED
+        if current["status"] == Status.CLAIMED.value and not self._is_stale(current):
+            return ClaimOutcome.BUSY
+        with self.engine.begin() as connection:
+            taken = connection.execute(
+                update(SCORED_FILES)
+                .where(SCORED_FILES.c.content_hash == content_hash)
+                .where(SCORED_FILES.c.claimed_by == current["claimed_by"])
+                .where(SCORED_FILES.c.status == current["status"])
+                .values(source_name=source_name, error=None, **claim)
+            ).rowcount
+        return ClaimOutcome.CLAIMED if taken == 1 else ClaimOutcome.BUSY
+
+    def _is_stale(self, record: dict) -> bool:
+        host, pid, _ = record["claimed_by"].split(":", 2)
+        if host == socket.gethostname():
+            return not _process_alive(int(pid))
+        claimed_at = record["claimed_at"].replace(tzinfo=timezone.utc)
+        return _utcnow() - claimed_at > self.lease
+
+    def record(self, content_hash: str) -> dict | None:
+        """The ledger row of a file content, as a dict."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(SCORED_FILES).where(SCORED_FILES.c.content_hash == content_hash)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def mark_scored(
+        self,
+        content_hash: str,
+        claimant: str,
+        counts: ScoredCounts,
+        model: tuple[str, str],
+        paths: tuple[str, str | None],
+    ) -> None:
+        """Record a scored file: counts, model (name, version), output paths (predictions, rejected)."""
+        self._finish(
+            content_hash,
+            claimant,
+            status=Status.SCORED,
+            rows_total=counts.total,
+            rows_scored=counts.scored,
+            rows_rejected=counts.rejected,
+            rows_imputed=counts.imputed,
+            model_name=model[0],
+            model_version=model[1],
+            predictions_path=paths[0],
+            rejected_path=paths[1],
+        )
+
+    def mark_quarantined(self, content_hash: str, claimant: str, problem: str) -> None:
+        """Record a file that cannot be scored as a whole."""
+        self._finish(content_hash, claimant, status=Status.QUARANTINED, error=problem)
+
+    def mark_failed(self, content_hash: str, claimant: str, error: str) -> None:
+        """Release a claim after an unexpected error, so that a later run tries again."""
+        self._finish(content_hash, claimant, status=Status.FAILED, error=error)
+
+    def _finish(self, content_hash: str, claimant: str, status: Status, **values) -> None:
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                update(SCORED_FILES)
+                .where(SCORED_FILES.c.content_hash == content_hash)
+                .where(SCORED_FILES.c.claimed_by == claimant)
+                .values(status=status.value, finished_at=_utcnow(), **values)
+            ).rowcount
+        if updated != 1:
+            raise RuntimeError(f"claim on {content_hash[:12]} was lost to another run")

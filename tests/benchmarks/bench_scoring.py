@@ -1,0 +1,210 @@
+"""Scoring benchmark: throughput against the I/O floor and the model alone, start-up, peak memory.
+
+Run with `make bench` (needs a champion: `make train`). Prints figures; asserts nothing.
+
+    python -m tests.benchmarks.bench_scoring [--rows 1000000] [--big-rows 5000000] [--workdir DIR]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from heart_batch.intake import load_scoring_model
+from heart_batch.schema import FEATURE_NAMES
+from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
+from heart_batch.settings import Settings
+
+HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")
+
+
+def make_input(path: Path, rows: int, seed_csv: Path) -> Path:
+    """A CSV of ``rows`` patients sampled from the seed data, each with a patient_id."""
+    if path.exists():
+        return path
+    seed = pd.read_csv(seed_csv)
+    sample = seed.iloc[np.random.default_rng(0).integers(0, len(seed), rows)]
+    sample = sample.reset_index(drop=True)
+    sample.insert(0, "patient_id", [f"P{i:08d}" for i in range(rows)])
+    pa_csv.write_csv(pa.Table.from_pandas(sample, preserve_index=False), path)
+    return path
+
+
+def timed(action) -> float:
+    """Wall seconds of one call."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def floor_seconds(source: Path, target: Path, options: ScoringOptions) -> float:
+    """Read the CSV with pyarrow and write it as parquet, streaming, no model."""
+
+    def copy():
+        reader = pa_csv.open_csv(
+            source, read_options=pa_csv.ReadOptions(block_size=options.batch_bytes)
+        )
+        with pq.ParquetWriter(target, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+
+    return timed(copy)
+
+
+def model_seconds(source: Path, model: ScoringModel) -> float:
+    """The champion's predict_proba alone on the same rows, already in memory."""
+    features = pd.read_csv(source, usecols=FEATURE_NAMES)[FEATURE_NAMES].astype("float64")
+    return timed(lambda: model.pipeline.predict_proba(features))
+
+
+def peak_rss_mb(source: Path, workdir: Path) -> float:
+    """Peak RSS of a fresh process that loads the champion and scores ``source``."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks.bench_scoring",
+            "--rss-of",
+            str(source),
+            "--workdir",
+            str(workdir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.splitlines()[-1])["peak_rss_mb"]
+
+
+def startup_figures() -> dict[str, float]:
+    """Seconds of each start-up cost, each in a fresh process."""
+    probe = (
+        "import time; t = time.perf_counter(); import heart_batch.intake as i; "
+        "from heart_batch.settings import Settings; imported = time.perf_counter() - t; "
+        "t = time.perf_counter(); i.load_scoring_model(Settings()); "
+        "print(imported, time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    imports, model_load = map(float, out.stdout.split()[-2:])
+    return {"imports (heart_batch, pandas, sklearn, mlflow)": imports, "model load": model_load}
+
+
+def idle_run() -> tuple[float, list[str]]:
+    """A scoring flow run with an empty input folder: wall time and heavy modules it imported."""
+    probe = (
+        "import json, sys; from flows.score import score; score(); "
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    )
+    with tempfile.TemporaryDirectory() as home:
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**_environment(), "HEART_HOME": home},
+        )
+        seconds = time.perf_counter() - start
+    return seconds, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _environment() -> dict[str, str]:
+    """This environment with the MLflow store pinned (HEART_HOME changes in the child)."""
+    return {**os.environ, "MLFLOW_TRACKING_URI": Settings().mlflow_tracking_uri}
+
+
+def measure_rss(source: Path, workdir: Path) -> None:
+    """Child process of ``peak_rss_mb``: score and print the peak RSS as JSON."""
+    settings = Settings()
+    model = load_scoring_model(settings)
+    score_file(source, "rss", workdir / "rss", model, _options(settings))
+    print(json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024}))
+
+
+def _peak_rss_kb() -> int:
+    """VmHWM of this process. Not ru_maxrss: Linux carries that over from the parent across exec."""
+    status = Path("/proc/self/status").read_text(encoding="ascii")
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
+def _options(settings: Settings) -> ScoringOptions:
+    return ScoringOptions(
+        settings.max_missing_features, settings.scoring_threads, settings.batch_bytes
+    )
+
+
+def main() -> None:
+    """Run every measurement and print a report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=5_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "heart-bench")
+    parser.add_argument("--rss-of", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.rss_of:
+        measure_rss(args.rss_of, args.workdir)
+        return
+
+    settings = Settings()
+    options = _options(settings)
+    model = load_scoring_model(settings)
+    source = make_input(
+        args.workdir / f"patients_{args.rows}.csv", args.rows, settings.training_data
+    )
+    big = make_input(
+        args.workdir / f"patients_{args.big_rows}.csv", args.big_rows, settings.training_data
+    )
+    print(
+        f"champion {model.name} v{model.version}; {options}; input {source.stat().st_size / 1e6:.0f} MB"
+    )
+
+    floor = floor_seconds(source, args.workdir / "floor.parquet", options)
+    alone = model_seconds(source, model)
+    full = timed(lambda: score_file(source, "bench", args.workdir / "out", model, options))
+    rows = args.rows
+    print(f"\n{rows:,} rows, after start-up")
+    print(
+        f"  floor (pyarrow CSV read + parquet write) {floor:7.2f} s  {rows / floor:12,.0f} rows/s"
+    )
+    print(
+        f"  model alone (predict_proba)              {alone:7.2f} s  {rows / alone:12,.0f} rows/s"
+    )
+    print(f"  full scoring path                        {full:7.2f} s  {rows / full:12,.0f} rows/s")
+    print(
+        f"  ratio full / (floor + model alone)       {full / (floor + alone):7.2f}   (target <= 1.0)"
+    )
+    metadata = pq.ParquetFile(args.workdir / "out" / "predictions_bench.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    print(f"  output: {len(sizes)} row groups of at most {max(sizes):,} rows")
+
+    print("\nstart-up, each in a fresh process")
+    for name, seconds in startup_figures().items():
+        print(f"  {name:48s} {seconds:6.2f} s")
+    idle_seconds, heavy = idle_run()
+    print(
+        f"  hourly run with no new file (Prefect flow, ephemeral API) {idle_seconds:6.2f} s; "
+        f"heavy modules imported: {heavy or 'none'}"
+    )
+
+    small_rss, big_rss = peak_rss_mb(source, args.workdir), peak_rss_mb(big, args.workdir)
+    print("\npeak RSS of a fresh process scoring one file (imports and model included)")
+    print(f"  {args.rows:>10,} rows  {small_rss:7.0f} MB")
+    print(
+        f"  {args.big_rows:>10,} rows  {big_rss:7.0f} MB   ratio {big_rss / small_rss:.2f} "
+        "(targets: < 1024 MB, <= 1.2)"
+    )
+
+
+if __name__ == "__main__":
+    main()

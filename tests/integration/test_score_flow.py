@@ -1,0 +1,206 @@
+"""The score flow end to end: real files, a real temporary MLflow registry and ledger database."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from prefect.artifacts import Artifact
+
+from flows.score import score
+from heart_batch.ledger import Ledger
+from heart_batch.registry import NoChampionError
+from tests.conftest import REPO_ROOT, SEED_DATA
+
+pytestmark = [pytest.mark.integration]
+
+
+def seed_rows(count: int, start: int = 0) -> pd.DataFrame:
+    """``count`` seed patients as text, with a patient_id and without the label."""
+    rows = pd.read_csv(SEED_DATA, dtype=str, keep_default_na=False)
+    rows = rows.iloc[[(start + i) % len(rows) for i in range(count)]].drop(columns="output")
+    return rows.reset_index(drop=True).assign(patient_id=[f"P{start + i}" for i in range(count)])
+
+
+def write(frame: pd.DataFrame, path):
+    frame.to_csv(path, index=False)
+    return path
+
+
+def data_rows(path) -> int:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return sum(1 for _ in csv.reader(stream)) - 1
+
+
+def outputs(settings, prefix: str) -> dict[str, pd.DataFrame]:
+    return {
+        path.name: pd.read_parquet(path)
+        for path in sorted(settings.output_dir.glob(f"{prefix}_*.parquet"))
+    }
+
+
+@pytest.fixture
+def mixed_inbox(settings):
+    """A good file, one with bad rows, garbage, a duplicate and a labelled file."""
+    inbox = settings.input_dir
+    inbox.mkdir()
+    write(seed_rows(20), inbox / "good.csv")
+    bad = seed_rows(10, start=40)
+    bad.loc[2, "age"], bad.loc[5, "cp"], bad.loc[7, "chol"] = "300", "9", "n/a-ish"
+    write(bad, inbox / "bad_rows.csv")
+    (inbox / "garbage.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    (inbox / "duplicate.csv").write_bytes((inbox / "good.csv").read_bytes())
+    labelled = pd.read_csv(SEED_DATA, dtype=str).iloc[100:115]
+    labelled.columns = [f" {name.upper()} " for name in labelled.columns]
+    write(labelled, inbox / "labelled.csv")
+    return {
+        path.name: data_rows(path) for path in inbox.glob("*.csv") if path.name != "garbage.csv"
+    }
+
+
+def test_a_mixed_folder_gives_exactly_the_expected_outputs(
+    prefect_server, champion, settings, mixed_inbox
+):  # pylint: disable=unused-argument
+    summary = score(settle_seconds=0)
+
+    statuses = {outcome.source_name: outcome.status for outcome in summary.files}
+    assert statuses == {
+        "good.csv": "scored",
+        "bad_rows.csv": "scored",
+        "garbage.csv": "quarantined",
+        "duplicate.csv": "duplicate",
+        "labelled.csv": "scored",
+    }
+    predictions, rejected = outputs(settings, "predictions"), outputs(settings, "rejected")
+    assert len(predictions) == 3 and len(rejected) == 1
+    for source in ("good.csv", "bad_rows.csv", "labelled.csv"):
+        scored = next(f for f in predictions.values() if f["source_file"].iloc[0] == source)
+        refused = [f for f in rejected.values() if f["source_file"].iloc[0] == source]
+        assert len(scored) + sum(len(f) for f in refused) == mixed_inbox[source], source
+        assert set(scored["model_version"]) == {champion}
+    bad = next(iter(rejected.values()))
+    assert bad["source_row"].tolist() == [3, 6, 8]
+    assert bad["reason"].tolist() == [
+        "age=300 outside 1 to 120 years",
+        "cp=9 outside 0=asymptomatic, 1=atypical angina, 2=non-anginal pain, 3=typical angina",
+        "chol: not a number",
+    ]
+    labelled = next(f for f in predictions.values() if f["source_file"].iloc[0] == "labelled.csv")
+    assert labelled["output"].notna().all() and "patient_id" not in labelled
+
+    inbox = settings.input_dir
+    assert not list(inbox.glob("*.csv"))
+    assert {p.name for p in (inbox / "processed").iterdir()} == set(mixed_inbox)
+    report = json.loads((inbox / "quarantine" / "garbage.csv.error.json").read_text())
+    assert report["problem"] == "not UTF-8 text"
+    artifact = Artifact.get("scoring-run")
+    assert "Files scored: **3**" in artifact.data and "quarantined: **1**" in artifact.data
+
+    modified = {name: path.stat().st_mtime_ns for name, path in _output_files(settings)}
+    again = score(settle_seconds=0)
+    assert again.files == []
+    assert modified == {name: path.stat().st_mtime_ns for name, path in _output_files(settings)}
+
+
+def _output_files(settings):
+    return [(path.name, path) for path in settings.output_dir.iterdir()]
+
+
+def test_without_a_champion_the_run_fails_at_once_and_touches_nothing(
+    prefect_server, settings
+):  # pylint: disable=unused-argument
+    settings.input_dir.mkdir()
+    write(seed_rows(5), settings.input_dir / "waiting.csv")
+    state = score(settle_seconds=0, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(NoChampionError, match="Run training first"):
+        state.result()
+    assert [p.name for p in settings.input_dir.iterdir()] == ["waiting.csv"]
+    assert not settings.output_dir.exists()
+
+
+def test_a_file_still_being_copied_is_left_for_a_later_run(
+    prefect_server, champion, settings
+):  # pylint: disable=unused-argument
+    settings.input_dir.mkdir()
+    write(seed_rows(5), settings.input_dir / "copying.csv")
+    summary = score(settle_seconds=600)
+    assert (summary.files, summary.settling) == ([], 1)
+    assert (settings.input_dir / "copying.csv").exists()
+
+
+def run_in_subprocess(prefect_api_url, settings, extra_env=None) -> subprocess.Popen:
+    """A scoring flow run in its own process, reporting to the test's Prefect server."""
+    script = (
+        "import json; from flows.score import score; summary = score(settle_seconds=0); "
+        "print(json.dumps([[o.source_name, o.status] for o in summary.files]))"
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api_url,
+        "HEART_HOME": str(settings.home),
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_file_is_finished_by_the_next_run(prefect_server, champion, settings):
+    settings.input_dir.mkdir()
+    rows = 300_000
+    source = write(seed_rows(rows), settings.input_dir / "big.csv")
+    victim = run_in_subprocess(prefect_server, settings, {"HEART_BATCH_BYTES": "65536"})
+    deadline = time.monotonic() + 120
+    partial = []
+    while time.monotonic() < deadline and not partial:
+        partial = [
+            p for p in settings.output_dir.glob(".predictions_*.tmp") if p.stat().st_size > 50_000
+        ]
+        time.sleep(0.01)
+    assert partial, "the run never started writing"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    assert not list(settings.output_dir.glob("predictions_*.parquet"))
+    assert source.exists()
+    summary = score(settle_seconds=0)
+    assert [o.status for o in summary.files] == ["scored"]
+    (predictions,) = outputs(settings, "predictions").values()
+    assert len(predictions) == rows and predictions["source_row"].is_unique
+    assert not list(settings.output_dir.glob(".*.tmp"))
+    records = (
+        Ledger(settings.database_url)
+        .engine.connect()
+        .exec_driver_sql("select status, rows_scored from scored_files")
+        .all()
+    )
+    assert records == [("scored", rows)]
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_score_each_file_once(prefect_server, champion, settings):
+    settings.input_dir.mkdir()
+    names = {f"file_{i}.csv" for i in range(8)}
+    for i, name in enumerate(sorted(names)):
+        write(seed_rows(20_000, start=i), settings.input_dir / name)
+    runs = [run_in_subprocess(prefect_server, settings) for _ in range(2)]
+    results = [json.loads(run.communicate(timeout=300)[0].strip().splitlines()[-1]) for run in runs]
+
+    scored_by = [{name for name, status in result if status == "scored"} for result in results]
+    assert scored_by[0].isdisjoint(scored_by[1])
+    assert scored_by[0] | scored_by[1] == names
+    predictions = outputs(settings, "predictions")
+    assert len(predictions) == 8 and all(len(frame) == 20_000 for frame in predictions.values())
+    assert {p.name for p in (settings.input_dir / "processed").iterdir()} == names

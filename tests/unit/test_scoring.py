@@ -1,0 +1,175 @@
+"""Scoring one CSV: every row scored or rejected with a reason, outputs complete or absent."""
+
+import csv
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from heart_batch.model import build_pipeline
+from heart_batch.schema import FEATURE_NAMES
+from heart_batch.scoring import (
+    FileRejectedError,
+    ScoringModel,
+    ScoringOptions,
+    output_paths,
+    read_header,
+    score_file,
+)
+from tests.unit.test_schema import VALID_ROW
+
+HEADER = ",".join(VALID_ROW)
+GOOD_LINE = ",".join(VALID_ROW.values())
+
+
+@pytest.fixture(scope="module")
+def model(training_data) -> ScoringModel:
+    pipeline = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
+    return ScoringModel("heart", "7", pipeline.fit(training_data.features, training_data.target))
+
+
+def write_csv(path, rows: list[dict], header: list[str] | None = None):
+    header = header or list(rows[0])
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def score(tmp_path, source, model, **options):
+    return score_file(source, "f_1", tmp_path / "out", model, ScoringOptions(**options))
+
+
+@pytest.mark.parametrize(
+    ("header", "columns"),
+    [
+        (HEADER, list(VALID_ROW)),
+        (HEADER.upper().replace(",", " , "), list(VALID_ROW)),
+        ("\ufeff" + HEADER + ",Patient_ID", [*VALID_ROW, "patient_id"]),
+    ],
+    ids=["plain", "upper-case-and-spaces", "bom-and-extra-column"],
+)
+def test_headers_are_normalised(tmp_path, header, columns):
+    (tmp_path / "f.csv").write_text(header + "\n" + GOOD_LINE + "\n", encoding="utf-8")
+    assert read_header(tmp_path / "f.csv") == columns
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file: no header line"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not UTF-8 text"),
+        (HEADER.replace("chol,", "").encode(), "required columns missing: chol"),
+        (b"hello world\n", "required columns missing: age, sex, cp"),
+        ((HEADER + ",AGE").encode(), "columns appear twice: age"),
+    ],
+    ids=["empty", "binary", "missing-column", "not-a-table", "duplicate-column"],
+)
+def test_bad_files_are_refused_with_the_problem(tmp_path, content, problem):
+    (tmp_path / "f.csv").write_bytes(content)
+    with pytest.raises(FileRejectedError) as refused:
+        read_header(tmp_path / "f.csv")
+    assert refused.value.problem.problem.startswith(problem)
+    assert refused.value.problem.expected_columns == FEATURE_NAMES
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (HEADER + "\n" + GOOD_LINE + "\n1,2,3\n", "unreadable CSV"),
+        (HEADER + "\n" + GOOD_LINE + '\n"63,1\n', "unreadable CSV"),
+    ],
+    ids=["wrong-field-count", "unterminated-quote"],
+)
+def test_a_structurally_broken_file_leaves_no_output(tmp_path, model, content, problem):
+    (tmp_path / "f.csv").write_text(content)
+    with pytest.raises(FileRejectedError, match=problem):
+        score(tmp_path, tmp_path / "f.csv", model)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_invalid_utf8_after_the_header_leaves_no_output(tmp_path, model):
+    (tmp_path / "f.csv").write_bytes((HEADER + "\n" + GOOD_LINE + "\n").encode() + b"\xff\xfe,1\n")
+    with pytest.raises(FileRejectedError):
+        score(tmp_path, tmp_path / "f.csv", model)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"age": "300"}, "age=300 outside 1 to 120 years"),
+        ({"chol": "-5"}, "chol=-5 outside 50 to 700 mg/dl"),
+        ({"cp": "9"}, "cp=9 outside 0=asymptomatic"),
+        ({"thalachh": "fast"}, "thalachh: not a number"),
+        ({"chol": "", "caa": "4", "thall": "0", "slp": "", "fbs": ""}, "5 features missing"),
+    ],
+)
+def test_each_bad_row_is_rejected_with_its_reason_and_raw_values(tmp_path, model, changes, reason):
+    source = write_csv(tmp_path / "f.csv", [VALID_ROW, {**VALID_ROW, **changes}, VALID_ROW])
+    scored = score(tmp_path, source, model)
+    assert (scored.counts.total, scored.counts.scored, scored.counts.rejected) == (3, 2, 1)
+    rejected = pd.read_parquet(scored.rejected_path)
+    assert rejected["source_row"].tolist() == [2]
+    assert rejected["reason"].iloc[0].startswith(reason)
+    for column, value in changes.items():
+        assert rejected[column].iloc[0] == (value or None)
+    assert pd.read_parquet(scored.predictions_path)["source_row"].tolist() == [1, 3]
+
+
+def test_predictions_carry_features_imputations_risk_and_model(tmp_path, model):
+    rows = [
+        {**VALID_ROW, "patient_id": "A-1", "output": "0"},
+        {**VALID_ROW, "patient_id": "A-2", "caa": "4", "chol": "0", "output": ""},
+    ]
+    scored = score(tmp_path, write_csv(tmp_path / "f.csv", rows), model)
+    assert scored.rejected_path is None
+    assert not output_paths(tmp_path / "out", "f_1")[1].exists()
+    table = pq.read_table(scored.predictions_path)
+    assert table.schema.field("imputed_features").type == pa.list_(pa.string())
+    assert str(table.schema.field("scored_at").type) == "timestamp[us, tz=UTC]"
+    frame = table.to_pandas()
+    assert frame["patient_id"].tolist() == ["A-1", "A-2"]
+    assert [list(names) for names in frame["imputed_features"]] == [[], ["chol", "caa"]]
+    assert frame["output"].tolist()[0] == 0 and pd.isna(frame["output"].tolist()[1])
+    assert frame["risk"].between(0, 1).all()
+    assert set(frame["model_name"]) == {"heart"} and set(frame["model_version"]) == {"7"}
+    assert frame.loc[1, ["chol", "caa"]].isna().all()
+    assert scored.counts.imputed == 1
+
+
+def test_rows_keep_their_numbers_across_many_small_batches(
+    tmp_path, model, training_data, monkeypatch
+):
+    monkeypatch.setattr("heart_batch.scoring.ROW_GROUP_ROWS", 100)
+    raw = pd.read_csv("data/heart.csv", dtype=str)
+    raw.loc[[10, 150, 290], "age"] = "999"
+    raw.to_csv(tmp_path / "f.csv", index=False)
+    scored = score(tmp_path, tmp_path / "f.csv", model, batch_bytes=2048, threads=2)
+    predictions = pd.read_parquet(scored.predictions_path)
+    metadata = pq.ParquetFile(scored.predictions_path).metadata
+    row_groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert row_groups == [100, 100, 100]
+    assert pd.read_parquet(scored.rejected_path)["source_row"].tolist() == [11, 151, 291]
+    expected_rows = [row for row in range(1, 304) if row not in {11, 151, 291}]
+    assert predictions["source_row"].tolist() == expected_rows
+    whole = model.pipeline.predict_proba(training_data.features.iloc[:1])[:, 1][0]
+    assert predictions["risk"].iloc[0] == pytest.approx(whole)
+
+
+def test_a_header_only_file_gives_an_empty_predictions_file(tmp_path, model):
+    (tmp_path / "f.csv").write_text(HEADER + "\n")
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    assert scored.counts.total == 0
+    assert pq.read_table(scored.predictions_path).num_rows == 0
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path, model):
+    (tmp_path / "out").mkdir()
+    leftover = tmp_path / "out" / ".predictions_f_1.parquet.0badc0de.tmp"
+    leftover.write_bytes(b"PAR1 partial")
+    score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), model)
+    assert not leftover.exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["predictions_f_1.parquet"]
