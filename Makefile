@@ -14,8 +14,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: help setup train run test bench lint format clean
+.PHONY: help setup train run monitor test bench bench-monitor evidently-ui lint format clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +36,15 @@ run: setup ## The main job: train if there is no champion yet, then score every 
 		echo "First run: copied the example export data/examples/example_patients.csv into $(INPUT_DIR)/"; }
 	@$(RUN) python -m heart_batch has-champion || $(MAKE) --no-print-directory train
 	$(RUN) python -m flows.score
+
+monitor: setup ## Judge the rows scored since the last window: drift, quality, alert, retrain
+	$(RUN) python -m flows.monitor
+
+evidently-ui: setup ## Serve the Evidently workspace of monitored windows on http://127.0.0.1:8000
+	$(RUN) evidently ui --workspace $(or $(HEART_EVIDENTLY_WORKSPACE),outputs/evidently) --host 127.0.0.1 --port 8000
+
+bench-monitor: setup ## What the monitor reports for a reference sample, a shifted batch, and a 100k-row window
+	$(RUN) python -m tests.benchmarks.bench_monitoring
 
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
 	$(RUN) python -m tests.benchmarks.bench_scoring

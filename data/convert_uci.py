@@ -19,10 +19,19 @@ CODES = {
     "slp": {"downsloping": 0, "flat": 1, "upsloping": 2},
     "thall": {"fixed defect": 1, "normal": 2, "reversable defect": 3},
 }
-RENAMES = {"trestbps": "trtbps", "thalch": "thalachh", "exang": "exng", "slope": "slp"}
-RENAMES |= {"ca": "caa", "thal": "thall", "dataset": "hospital"}
-COLUMNS = ["age", "sex", "cp", "trtbps", "chol", "fbs", "restecg", "thalachh", "exng"]
-COLUMNS += ["oldpeak", "slp", "caa", "thall", "output", "hospital"]
+RENAMES = {
+    "trestbps": "trtbps",
+    "thalch": "thalachh",
+    "exang": "exng",
+    "slope": "slp",
+    "ca": "caa",
+    "thal": "thall",
+    "dataset": "hospital",
+}
+COLUMNS = [
+    *["age", "sex", "cp", "trtbps", "chol", "fbs", "restecg", "thalachh", "exng"],
+    *["oldpeak", "slp", "caa", "thall", "output", "hospital"],
+]
 
 
 def convert(uci: pd.DataFrame) -> pd.DataFrame:

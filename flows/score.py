@@ -32,7 +32,8 @@ class ScoringSummary:
 
 
 def _retry_unless_no_champion(_task, _task_run, state) -> bool:
-    # pylint: disable=import-outside-toplevel  (heavy import, only needed on failure)
+    # Heavy import, only needed on failure.
+    # pylint: disable=import-outside-toplevel
     from heart_batch.registry import NoChampionError
 
     try:
@@ -53,7 +54,8 @@ def scan(settings: Settings) -> InboxScan:
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_no_champion)
 def load_model(settings: Settings):
     """Load the champion once for the run; fails at once if there is none."""
-    # pylint: disable=import-outside-toplevel  (heavy imports only when there is work)
+    # Heavy imports only when there is work.
+    # pylint: disable=import-outside-toplevel
     from heart_batch.intake import load_scoring_model
 
     return load_scoring_model(settings)
@@ -79,7 +81,8 @@ def score(
         max_missing_features: Most missing features a scored row may have (default
             HEART_MAX_MISSING_FEATURES).
     """
-    # pylint: disable=import-outside-toplevel  (heavy imports only when there is work)
+    # Heavy imports only when there is work.
+    # pylint: disable=import-outside-toplevel
     overrides = {"settle_seconds": settle_seconds, "max_missing_features": max_missing_features}
     settings = Settings().model_copy(
         update={name: value for name, value in overrides.items() if value is not None}

@@ -6,7 +6,7 @@ from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from heart_batch.data import TrainingData, load_training_data
+from heart_batch.data import TrainingData, load_current_training_data
 from heart_batch.evaluation import CvPlan
 from heart_batch.model import MODEL_FAMILIES
 from heart_batch.registry import promotion_gate, register_candidate
@@ -27,8 +27,8 @@ class TrainingOutcome:
 
 @task(retries=2, retry_delay_seconds=5)
 def load_data(settings: Settings) -> TrainingData:
-    """Read the training CSV through the feature contract."""
-    return load_training_data(settings.training_data)
+    """Read the seed CSV and the labelled scored rows through the feature contract."""
+    return load_current_training_data(settings)
 
 
 @task
@@ -95,8 +95,9 @@ def train(
     )
     data = load_data(settings)
     logger.info(
-        "Training on %d rows (%d duplicates dropped, %d rejected), %s",
+        "Training on %d rows from %s (%d duplicates dropped, %d rejected), %s",
         len(data.features),
+        data.sources,
         data.dropped_duplicates,
         data.rejected,
         plan,

@@ -4,9 +4,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from heart_batch.inbox import file_checksum
+from heart_batch.ledger import Ledger
 from heart_batch.schema import FEATURE_NAMES, LABEL, disease_target, normalize_header, validate_rows
+from heart_batch.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,19 @@ class TrainingData:
         return self.features.assign(**{LABEL: (1 - self.target).astype("float64")})
 
 
-def load_training_data(path: Path, max_missing: int = len(FEATURE_NAMES)) -> TrainingData:
-    """Read a labelled CSV, keep valid labelled rows, drop exact duplicates.
+def load_training_data(
+    path: Path, feedback: list[Path] | tuple[Path, ...] = (), max_missing: int = len(FEATURE_NAMES)
+) -> TrainingData:
+    """Read a labelled CSV and any labelled scored rows; keep valid labelled rows, drop duplicates.
+
+    Args:
+        path: The seed CSV (contract columns and the label).
+        feedback: Predictions parquet files; their rows that carry a label are added, so that a
+            retraining learns from the patients scored since.
+        max_missing: Most missing features a seed row may have.
 
     Raises:
-        ValueError: The file lacks a contract column or the label.
+        ValueError: The CSV lacks a contract column or the label.
     """
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     raw.columns = [normalize_header(column) for column in raw.columns]
@@ -47,13 +58,35 @@ def load_training_data(path: Path, max_missing: int = len(FEATURE_NAMES)) -> Tra
     if absent:
         raise ValueError(f"{path}: training data lacks columns {absent}")
     rows = validate_rows(raw, max_missing=max_missing)
-    table = rows.features.assign(**{LABEL: rows.labels}).dropna(subset=[LABEL])
-    deduplicated = table.drop_duplicates().reset_index(drop=True)
+    files = {path.name: path} | {source.name: source for source in feedback}
+    parts = {path.name: rows.features.assign(**{LABEL: rows.labels}).dropna(subset=[LABEL])}
+    parts |= {source.name: _labelled_rows(source) for source in feedback}
+    parts = {name: part for name, part in parts.items() if len(part)}
+    table = pd.concat(parts.values(), keys=parts.keys(), names=["source", None]).reset_index(0)
+    deduplicated = table.drop_duplicates(subset=[*FEATURE_NAMES, LABEL]).reset_index(drop=True)
     return TrainingData(
         features=deduplicated[FEATURE_NAMES],
         target=disease_target(deduplicated[LABEL]),
-        sources={path.name: len(deduplicated)},
-        checksums={path.name: file_checksum(path)},
+        sources=deduplicated["source"].value_counts(sort=False).to_dict(),
+        checksums={name: file_checksum(files[name]) for name in parts},
         dropped_duplicates=len(table) - len(deduplicated),
         rejected=int((~rows.accepted).sum()),
     )
+
+
+def _labelled_rows(predictions: Path) -> pd.DataFrame:
+    """Validated features and label of the scored rows that carry a label."""
+    if LABEL not in pq.read_schema(predictions).names:
+        return pd.DataFrame(columns=[*FEATURE_NAMES, LABEL])
+    table = pd.read_parquet(predictions, columns=[*FEATURE_NAMES, LABEL])
+    return table.dropna(subset=[LABEL]).astype("float64")
+
+
+def load_current_training_data(settings: Settings) -> TrainingData:
+    """The seed CSV plus, when enabled, the labelled rows of every file scoring has accepted."""
+    feedback = []
+    if settings.learn_from_scored_labels:
+        scored = Ledger(settings.database_url).scored_files()
+        feedback = [Path(record["predictions_path"]) for record in scored]
+        feedback = [path for path in feedback if path.exists()]
+    return load_training_data(settings.training_data, feedback)

@@ -73,7 +73,7 @@ def file_id(path: Path, content_hash: str) -> str:
 
 
 def archive(path: Path, input_dir: Path, content_hash: str) -> Path:
-    """Move a handled file to ``<input>/processed/``; a name already there gets the hash appended."""
+    """Move a handled file to ``<input>/processed/``; a name taken there gets the hash appended."""
     return _move(path, input_dir / PROCESSED, content_hash)
 
 

@@ -1,8 +1,9 @@
 """The ledger: one row per input file content, so each file is scored exactly once.
 
-A run *claims* a file's content hash before scoring it. The claim is an INSERT on the primary key,
-or a compare-and-swap UPDATE when taking over a stale claim, so two concurrent runs can never both
-hold it. A claim is stale when its process is gone (same host) or its lease has expired (other hosts).
+A run *claims* a file's content hash before scoring it. The claim is an INSERT on the primary
+key, or a compare-and-swap UPDATE when taking over a stale claim, so two concurrent runs can never
+both hold it. A claim is stale when its process is gone (same host) or its lease has expired
+(other hosts).
 """
 
 import os
@@ -88,6 +89,13 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every time we store is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -147,8 +155,7 @@ class Ledger:
         host, pid, _ = record["claimed_by"].split(":", 2)
         if host == socket.gethostname():
             return not _process_alive(int(pid))
-        claimed_at = record["claimed_at"].replace(tzinfo=timezone.utc)
-        return _utcnow() - claimed_at > self.lease
+        return _utcnow() - as_utc(record["claimed_at"]) > self.lease
 
     def record(self, content_hash: str) -> dict | None:
         """The ledger row of a file content, as a dict."""
@@ -156,7 +163,7 @@ class Ledger:
             row = connection.execute(
                 select(SCORED_FILES).where(SCORED_FILES.c.content_hash == content_hash)
             ).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row._asdict()
 
     def mark_scored(
         self,
@@ -166,7 +173,7 @@ class Ledger:
         model: tuple[str, str],
         paths: tuple[str, str | None],
     ) -> None:
-        """Record a scored file: counts, model (name, version), output paths (predictions, rejected)."""
+        """Record a scored file: counts, model (name, version), paths (predictions, rejected)."""
         self._finish(
             content_hash,
             claimant,
@@ -199,3 +206,16 @@ class Ledger:
             ).rowcount
         if updated != 1:
             raise RuntimeError(f"claim on {content_hash[:12]} was lost to another run")
+
+    def scored_files(self, finished_after: datetime | None = None) -> list[dict]:
+        """Scored files, oldest first; only those finished after ``finished_after`` if given."""
+        query = select(SCORED_FILES).where(SCORED_FILES.c.status == Status.SCORED.value)
+        if finished_after is not None:
+            query = query.where(SCORED_FILES.c.finished_at > finished_after)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(SCORED_FILES.c.finished_at)).all()
+        return [_with_utc_times(row._asdict()) for row in rows]
+
+
+def _with_utc_times(record: dict) -> dict:
+    return record | {key: as_utc(record[key]) for key in ("claimed_at", "finished_at")}

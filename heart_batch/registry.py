@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -13,10 +14,16 @@ from heart_batch.evaluation import CvScores
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+"""Where a training run keeps the rows monitoring compares new data with."""
 
 
 class NoChampionError(RuntimeError):
     """The registry has no champion model to score or monitor with."""
+
+
+class NoReferenceError(RuntimeError):
+    """The champion's training run has no reference data to monitor against."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,8 @@ def champion_version(client: MlflowClient, name: str) -> ModelVersion | None:
         raise
 
 
-def load_champion(client: MlflowClient, name: str) -> Champion:
-    """Load the champion pipeline.
+def require_champion(client: MlflowClient, name: str) -> ModelVersion:
+    """The champion's registry entry.
 
     Raises:
         NoChampionError: No version of ``name`` has the champion alias yet.
@@ -65,8 +72,34 @@ def load_champion(client: MlflowClient, name: str) -> Champion:
             f"{client.tracking_uri}. Run training first: `make train` "
             "(or `prefect deployment run 'train-heart-risk/train'`)."
         )
+    return version
+
+
+def load_champion(client: MlflowClient, name: str) -> Champion:
+    """Load the champion pipeline.
+
+    Raises:
+        NoChampionError: No version of ``name`` has the champion alias yet.
+    """
+    version = require_champion(client, name)
     model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
     return Champion(name=name, version=str(version.version), run_id=version.run_id, model=model)
+
+
+def load_reference(version: ModelVersion) -> pd.DataFrame:
+    """The reference rows logged with a model version (features, label, out-of-fold risk).
+
+    Raises:
+        NoReferenceError: The version's run has no reference artifact.
+    """
+    uri = f"runs:/{version.run_id}/{REFERENCE_ARTIFACT}"
+    try:
+        return pd.read_parquet(mlflow.artifacts.download_artifacts(uri))
+    except (MlflowException, OSError) as error:
+        raise NoReferenceError(
+            f"Model version {version.version} has no reference data at {uri}: it was not trained "
+            "by heart-batch's train flow. Retrain (`make train`) to give the champion one."
+        ) from error
 
 
 def promotion_gate(
@@ -112,3 +145,23 @@ def register_candidate(
     client.set_tag(run_id, "promotion.reason", decision.reason)
     client.set_tag(run_id, "registered_version", version)
     return version
+
+
+@dataclass(frozen=True)
+class ChampionReference:
+    """The champion's identity and the reference data it was trained with."""
+
+    name: str
+    version: str
+    reference: pd.DataFrame
+
+
+def load_champion_reference(client: MlflowClient, name: str) -> ChampionReference:
+    """The champion's version and reference rows, without loading the model itself.
+
+    Raises:
+        NoChampionError: No champion yet.
+        NoReferenceError: The champion has no reference data.
+    """
+    version = require_champion(client, name)
+    return ChampionReference(name, str(version.version), load_reference(version))

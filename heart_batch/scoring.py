@@ -1,4 +1,4 @@
-"""Score one CSV file into parquet: streamed in bounded batches, validated, predicted, written atomically.
+"""Score one CSV file into parquet: streamed in bounded batches, validated, predicted, atomic.
 
 Reading, predicting and writing overlap: batches are read and written in the calling thread while a
 thread pool validates and predicts (libsvm and numpy release the GIL), so memory is bounded by the
@@ -162,7 +162,7 @@ def score_file(
 
 
 def _remove_temporaries(output_dir: Path, file_id: str) -> None:
-    """Delete what a killed run left behind for this file (we hold its claim, nobody else writes)."""
+    """Delete what a killed run left behind for this file (we hold its claim)."""
     for leftover in output_dir.glob(f".*_{file_id}.parquet.*.tmp"):
         leftover.unlink(missing_ok=True)
 
@@ -207,7 +207,7 @@ def _scored_batches(batches, score_batch: Callable, options: ScoringOptions):
 
 
 class _RowGroupWriter:
-    """A parquet writer that emits row groups of ``ROW_GROUP_ROWS`` rows from batches of any size."""
+    """Parquet writer emitting row groups of ``ROW_GROUP_ROWS`` rows from batches of any size."""
 
     def __init__(self, path: Path, schema: pa.Schema):
         self.writer = pq.ParquetWriter(path, schema)

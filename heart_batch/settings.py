@@ -64,12 +64,43 @@ class Settings(BaseSettings):
         2 << 20, ge=1 << 16, description="CSV bytes read per batch (bounds memory per batch)."
     )
 
+    learn_from_scored_labels: bool = Field(
+        True, description="Training adds labelled rows that scoring accepted to the seed data."
+    )
+
+    reports_dir: Path = Field(Path("outputs/reports"), description="Monitoring HTML reports.")
+    evidently_workspace: Path = Field(
+        Path("outputs/evidently"), description="Local Evidently workspace (`make evidently-ui`)."
+    )
+    min_window_rows: int = Field(
+        200, ge=1, description="Fewer scored rows are carried over instead of judged for drift."
+    )
+    max_drift_share: float = Field(0.3, description="Most features that may drift.")
+    max_risk_drift: float = Field(0.1, description="Most Wasserstein drift of the predicted risk.")
+    max_missing_share: float = Field(0.1, description="Most feature values that may be imputed.")
+    max_rejected_share: float = Field(0.05, description="Most input rows that may be rejected.")
+    min_roc_auc: float = Field(0.75, description="Least ROC AUC on labelled rows.")
+    max_brier: float = Field(0.2, description="Most Brier score on labelled rows.")
+    min_labelled_rows: int = Field(50, ge=2, description="Labelled rows needed to judge quality.")
+    email_block: str = Field("heart-alerts", description="prefect-email credentials block name.")
+    alert_to: str = Field("", description="Alert recipients, comma-separated; empty: no email.")
+    alert_from: str = Field("heart-batch@localhost", description="Sender of alert emails.")
+    train_deployment: str = Field(
+        "train-heart-risk/train",
+        description="Deployment run on violation (flow/deployment); empty: no retraining.",
+    )
+    retrain_cooldown_hours: float = Field(
+        24.0, ge=0, description="No second retraining trigger within this many hours."
+    )
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         self.training_data = self.home / self.training_data
         self.input_dir = self.home / self.input_dir
         self.output_dir = self.home / self.output_dir
+        self.reports_dir = self.home / self.reports_dir
+        self.evidently_workspace = self.home / self.evidently_workspace
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'heart.db'}"
         if not self.mlflow_tracking_uri:

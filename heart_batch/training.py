@@ -15,12 +15,9 @@ from heart_batch.data import TrainingData
 from heart_batch.evaluation import CvPlan, CvScores, cross_validate
 from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
 from heart_batch.plots import calibration_figure, roc_figure
-from heart_batch.registry import champion_version, load_champion
+from heart_batch.registry import REFERENCE_ARTIFACT, champion_version, load_champion
 from heart_batch.schema import FEATURES
 from heart_batch.tuning import tune
-
-REFERENCE_ARTIFACT = "reference/reference.parquet"
-"""Where a training run keeps the rows monitoring compares new data with."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,9 @@ def _log_inputs(
     data: TrainingData, plan: CvPlan, max_evals: int, families: list[str], code_version: str
 ) -> None:
     mlflow.set_tag("git_commit", code_version)
+    mlflow.set_tag(
+        "data_sources", ", ".join(f"{name}={rows}" for name, rows in data.sources.items())
+    )
     mlflow.log_params(
         {
             "max_evals": max_evals,

@@ -56,12 +56,16 @@ def training_data():
     return load_training_data(SEED_DATA)
 
 
-def log_logistic_model(training_data) -> tuple[str, str]:
-    """Log a small fitted pipeline to the configured MLflow store; return model URI and run id."""
+def log_logistic_model(training_data, tmp_path=None) -> tuple[str, str]:
+    """Log a small fitted pipeline to the configured MLflow store; return model URI and run id.
+
+    With ``tmp_path``, the run also gets the reference data that monitoring needs.
+    """
     # pylint: disable=import-outside-toplevel
     import mlflow
 
     from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
+    from heart_batch.registry import REFERENCE_ARTIFACT
 
     model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
     model.fit(training_data.features, training_data.target)
@@ -69,11 +73,16 @@ def log_logistic_model(training_data) -> tuple[str, str]:
         info = mlflow.sklearn.log_model(
             model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES
         )
+        if tmp_path is not None:
+            risk = model.predict_proba(training_data.features)[:, 1]
+            reference = tmp_path / "reference.parquet"
+            training_data.reference.assign(risk=risk).to_parquet(reference)
+            mlflow.log_artifact(str(reference), str(Path(REFERENCE_ARTIFACT).parent))
     return info.model_uri, run.info.run_id
 
 
 @pytest.fixture
-def champion(settings, training_data) -> str:
+def champion(settings, training_data, tmp_path) -> str:
     """A logistic-regression champion in the temporary registry; returns its version."""
     # pylint: disable=import-outside-toplevel
     from mlflow import MlflowClient
@@ -84,5 +93,5 @@ def champion(settings, training_data) -> str:
     configure_tracking(settings)
     decision = PromotionDecision(True, "test champion")
     return register_candidate(
-        MlflowClient(), settings.model_name, *log_logistic_model(training_data), decision
+        MlflowClient(), settings.model_name, *log_logistic_model(training_data, tmp_path), decision
     )

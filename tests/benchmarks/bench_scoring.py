@@ -166,7 +166,8 @@ def main() -> None:
         args.workdir / f"patients_{args.big_rows}.csv", args.big_rows, settings.training_data
     )
     print(
-        f"champion {model.name} v{model.version}; {options}; input {source.stat().st_size / 1e6:.0f} MB"
+        f"champion {model.name} v{model.version}; {options}; "
+        f"input {source.stat().st_size / 1e6:.0f} MB"
     )
 
     floor = floor_seconds(source, args.workdir / "floor.parquet", options)
@@ -182,7 +183,8 @@ def main() -> None:
     )
     print(f"  full scoring path                        {full:7.2f} s  {rows / full:12,.0f} rows/s")
     print(
-        f"  ratio full / (floor + model alone)       {full / (floor + alone):7.2f}   (target <= 1.0)"
+        f"  ratio full / (floor + model alone)       {full / (floor + alone):7.2f}"
+        "   (target <= 1.0)"
     )
     metadata = pq.ParquetFile(args.workdir / "out" / "predictions_bench.parquet").metadata
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]

@@ -6,8 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.train import train
-from heart_batch.registry import CHALLENGER, CHAMPION, load_champion
-from heart_batch.training import REFERENCE_ARTIFACT
+from heart_batch.registry import CHALLENGER, CHAMPION, REFERENCE_ARTIFACT, load_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -87,14 +87,14 @@ def test_a_structurally_broken_file_leaves_no_output(tmp_path, model, content, p
     (tmp_path / "f.csv").write_text(content)
     with pytest.raises(FileRejectedError, match=problem):
         score(tmp_path, tmp_path / "f.csv", model)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not list((tmp_path / "out").iterdir())
 
 
 def test_invalid_utf8_after_the_header_leaves_no_output(tmp_path, model):
     (tmp_path / "f.csv").write_bytes((HEADER + "\n" + GOOD_LINE + "\n").encode() + b"\xff\xfe,1\n")
     with pytest.raises(FileRejectedError):
         score(tmp_path, tmp_path / "f.csv", model)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not list((tmp_path / "out").iterdir())
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,189 @@
+"""Monitoring history in SQL: one row per monitoring run, one row per metric of a judged window.
+
+"How has drift evolved this month?" is one query (see README, "Monitoring").
+"""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
+
+from heart_batch.ledger import Ledger, as_utc
+from heart_batch.monitoring import Assessment, Window, select_window
+
+METADATA = MetaData()
+EVALUATED = "evaluated"
+INSUFFICIENT = "insufficient_data"
+
+MONITORING_RUNS = Table(
+    "monitoring_runs",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow_run_id", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("window_key", String(80)),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Column("files", Integer, nullable=False),
+    Column("rows_scored", Integer, nullable=False),
+    Column("rows_rejected", Integer, nullable=False),
+    Column("rows_labelled", Integer),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", String(50), nullable=False),
+    Column("violated", Boolean),
+    Column("violations", Text),
+    Column("report_path", Text),
+    Column("alert_sent", Boolean, nullable=False, default=False),
+    Column("alert_error", Text),
+    Column("training_flow_run_id", String(64)),
+    Column("training_triggered_at", DateTime(timezone=True)),
+    Column("training_note", Text),
+)
+
+MONITORING_METRICS = Table(
+    "monitoring_metrics",
+    METADATA,
+    Column("run_id", Integer, ForeignKey("monitoring_runs.id"), primary_key=True),
+    Column("metric", String(80), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float),
+    Column("kind", String(3)),
+    Column("violated", Boolean),
+)
+
+FEATURE_DRIFT_THRESHOLD = 0.1
+"""Evidently's threshold for Wasserstein and Jensen-Shannon distances."""
+
+
+class MonitorStore:
+    """Monitoring runs and metrics in any SQLAlchemy database."""
+
+    def __init__(self, database_url: str):
+        connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
+        self.engine = create_engine(database_url, connect_args=connect_args)
+        try:
+            METADATA.create_all(self.engine)
+        except OperationalError:  # a concurrent run created the tables between check and create
+            METADATA.create_all(self.engine)
+
+    def last_window_end(self) -> datetime | None:
+        """End of the last judged window: the next window starts after it."""
+        query = select(func.max(MONITORING_RUNS.c.window_end)).where(
+            MONITORING_RUNS.c.status == EVALUATED
+        )
+        with self.engine.connect() as connection:
+            return as_utc(connection.execute(query).scalar())
+
+    def next_window(self, ledger: Ledger) -> Window:
+        """The files scored since the last judged window; an unjudged window carries over."""
+        last_end = self.last_window_end()
+        return select_window(ledger.scored_files(finished_after=last_end), last_end)
+
+    def record_run(
+        self,
+        window: Window,
+        model: tuple[str, str],
+        flow_run_id: str | None,
+        assessment: Assessment | None = None,
+        report_path: str | None = None,
+    ) -> int:
+        """Store a monitoring run; without an assessment it is an insufficient-data run."""
+        values = {
+            "flow_run_id": flow_run_id,
+            "created_at": datetime.now(timezone.utc),
+            "status": EVALUATED if assessment else INSUFFICIENT,
+            "window_key": window.key if assessment else None,
+            "window_start": window.start,
+            "window_end": window.end,
+            "files": len(window.files),
+            "rows_scored": window.rows_scored,
+            "rows_rejected": window.rows_rejected,
+            "model_name": model[0],
+            "model_version": model[1],
+            "report_path": report_path,
+        }
+        if assessment:
+            values |= {
+                "rows_labelled": assessment.rows_labelled,
+                "violated": bool(assessment.violations),
+                "violations": ", ".join(check.metric for check in assessment.violations),
+            }
+        with self.engine.begin() as connection:
+            run_id = connection.execute(
+                insert(MONITORING_RUNS).values(**values)
+            ).inserted_primary_key[0]
+            if assessment:
+                connection.execute(insert(MONITORING_METRICS), _metric_rows(run_id, assessment))
+        return run_id
+
+    def alert_sent_for(self, window_key: str) -> bool:
+        """Whether an alert already went out for this window."""
+        query = select(func.count()).where(
+            MONITORING_RUNS.c.window_key == window_key, MONITORING_RUNS.c.alert_sent.is_(True)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar() > 0
+
+    def record_alert(self, run_id: int, sent: bool, error: str | None = None) -> None:
+        """Whether the alert of a run was sent, and why not."""
+        self._update(run_id, alert_sent=sent, alert_error=error)
+
+    def last_training_trigger(self) -> datetime | None:
+        """When monitoring last started a training run."""
+        query = select(func.max(MONITORING_RUNS.c.training_triggered_at))
+        with self.engine.connect() as connection:
+            return as_utc(connection.execute(query).scalar())
+
+    def record_trigger(self, run_id: int, flow_run_id: str | None, note: str) -> None:
+        """The training flow run a monitoring run started (or why it did not)."""
+        triggered = {"training_triggered_at": datetime.now(timezone.utc)} if flow_run_id else {}
+        self._update(run_id, training_flow_run_id=flow_run_id, training_note=note, **triggered)
+
+    def _update(self, run_id: int, **values) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(MONITORING_RUNS).where(MONITORING_RUNS.c.id == run_id).values(**values)
+            )
+
+
+def _metric_rows(run_id: int, assessment: Assessment) -> list[dict]:
+    rows = [
+        {
+            "run_id": run_id,
+            "metric": check.metric,
+            "value": check.value,
+            "threshold": check.threshold,
+            "kind": check.kind,
+            "violated": check.violated,
+        }
+        for check in assessment.checks
+    ]
+    rows += [
+        {
+            "run_id": run_id,
+            "metric": f"feature_drift.{name}",
+            "value": value,
+            "threshold": FEATURE_DRIFT_THRESHOLD,
+            "kind": "max",
+            "violated": value >= FEATURE_DRIFT_THRESHOLD,
+        }
+        for name, value in assessment.feature_drift.items()
+    ]
+    return rows
