@@ -10,7 +10,9 @@ from heart_batch.registry import (
     NoChampionError,
     PromotionDecision,
     champion_version,
+    NoReferenceError,
     load_champion,
+    load_champion_reference,
     promotion_gate,
     register_candidate,
 )
@@ -74,3 +76,14 @@ def test_promoted_and_rejected_versions_get_their_alias(client, training_data):
     assert champion.version == first
     risk = champion.model.predict_proba(training_data.features)[:, 1]
     assert ((risk >= 0) & (risk <= 1)).all()
+
+
+def test_monitoring_needs_the_reference_logged_with_the_champion(client, training_data, tmp_path):
+    decision = PromotionDecision(True, "first")
+    register_candidate(client, "heart", *log_logistic_model(training_data), decision)
+    with pytest.raises(NoReferenceError, match="has no reference data"):
+        load_champion_reference(client, "heart")
+    register_candidate(client, "heart", *log_logistic_model(training_data, tmp_path), decision)
+    champion = load_champion_reference(client, "heart")
+    assert champion.version == "2"
+    assert {"output", "risk"} <= set(champion.reference.columns)
