@@ -22,12 +22,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
+
+from heart_batch.database import open_database
 
 METADATA = MetaData()
 
@@ -110,13 +111,8 @@ class Ledger:
     """Claims and outcomes of input files, in any SQLAlchemy database."""
 
     def __init__(self, database_url: str, lease_seconds: float = 3600.0):
-        connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(database_url, connect_args=connect_args)
+        self.engine: Engine = open_database(database_url, METADATA)
         self.lease = timedelta(seconds=lease_seconds)
-        try:
-            METADATA.create_all(self.engine)
-        except OperationalError:  # a concurrent run created the table between check and create
-            METADATA.create_all(self.engine)
 
     def claim(self, content_hash: str, file_id: str, source_name: str, claimant: str):
         """Claim a file content for scoring.

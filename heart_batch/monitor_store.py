@@ -16,14 +16,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
 
+from heart_batch.database import open_database
 from heart_batch.ledger import Ledger, as_utc
 from heart_batch.monitoring import Assessment, Window, select_window
 
@@ -76,12 +75,7 @@ class MonitorStore:
     """Monitoring runs and metrics in any SQLAlchemy database."""
 
     def __init__(self, database_url: str):
-        connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
-        self.engine = create_engine(database_url, connect_args=connect_args)
-        try:
-            METADATA.create_all(self.engine)
-        except OperationalError:  # a concurrent run created the tables between check and create
-            METADATA.create_all(self.engine)
+        self.engine = open_database(database_url, METADATA)
 
     def last_window_end(self) -> datetime | None:
         """End of the last judged window: the next window starts after it."""
