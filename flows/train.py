@@ -33,7 +33,12 @@ def load_data(settings: Settings) -> TrainingData:
 
 @task
 def tune_and_log(
-    data: TrainingData, plan: CvPlan, max_evals: int, families: list[str], settings: Settings
+    data: TrainingData,
+    plan: CvPlan,
+    max_evals: int,
+    families: list[str],
+    settings: Settings,
+    experiment_id: str,
 ) -> Candidate:
     """Search, fit and log the candidate in one MLflow run."""
     return train_candidate(
@@ -41,7 +46,7 @@ def tune_and_log(
         plan,
         max_evals,
         families,
-        experiment_id=configure_tracking(settings),
+        experiment_id=experiment_id,
         code_version=git_commit(settings.home),
     )
 
@@ -87,7 +92,7 @@ def train(
     """
     settings = Settings()
     logger = get_run_logger()
-    configure_tracking(settings)
+    experiment_id = configure_tracking(settings)
     plan = CvPlan(
         folds=cv_folds or settings.cv_folds,
         repeats=cv_repeats or settings.cv_repeats,
@@ -103,7 +108,12 @@ def train(
         plan,
     )
     candidate = tune_and_log(
-        data, plan, max_evals or settings.max_evals, list(families or MODEL_FAMILIES), settings
+        data,
+        plan,
+        max_evals or settings.max_evals,
+        list(families or MODEL_FAMILIES),
+        settings,
+        experiment_id,
     )
     champion = score_champion(settings, data, plan)
     outcome = register(settings, candidate, champion)
