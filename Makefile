@@ -16,10 +16,10 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: help setup train run monitor test bench bench-monitor evidently-ui lint format clean
+.PHONY: help setup up down status train run monitor test bench bench-monitor evidently-ui lint format clean
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies into .venv
 
@@ -27,6 +27,15 @@ setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies 
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet pipenv
 	$(PIPENV) sync --dev
 	@touch $@
+
+up: setup ## Start the whole system on 127.0.0.1: Prefect, MLflow, Evidently UI, mail sink, deployments, worker
+	$(RUN) python -m heart_batch.stack up
+
+down: ## Stop exactly what `make up` started (pid files and logs are in .state/)
+	$(RUN) python -m heart_batch.stack down
+
+status: ## Which services of `make up` are running and answering
+	$(RUN) python -m heart_batch.stack status
 
 train: setup ## Tune, log to MLflow and register a model (champion only if it beats the current one)
 	$(RUN) python -m flows.train
@@ -49,14 +58,15 @@ bench-monitor: setup ## What the monitor reports for a reference sample, a shift
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
 	$(RUN) python -m tests.benchmarks.bench_scoring
 
-test: setup ## Run the whole test suite (unit and integration)
+test: setup ## Run the whole test suite (unit, integration, end-to-end, container image)
 	$(RUN) pytest
 
-lint: setup ## Run the pre-commit hooks (black, pylint, file checks) on every file
+lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, file checks) on every file
 	$(RUN) pre-commit run --all-files
 
 format: setup ## Format the code with black
 	$(RUN) black .
 
-clean: ## Delete local state: MLflow store, artifacts, ledger database and outputs (asks nothing)
-	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet
+clean: ## Stop `make up` if it runs, then delete local state: stores, outputs, .state (asks nothing)
+	@if [ -d .state/pids ]; then $(RUN) python -m heart_batch.stack down; fi
+	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet .state

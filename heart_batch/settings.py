@@ -8,7 +8,9 @@ folder, a SQLite database for our own tables, and the input/output folders.
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +95,32 @@ class Settings(BaseSettings):
         24.0, ge=0, description="No second retraining trigger within this many hours."
     )
 
+    # The whole system on one machine (`make up`): servers on 127.0.0.1, state under stack_dir.
+    stack_dir: Path = Field(Path(".state"), description="Pid files, logs and servers' state.")
+    prefect_port: int = Field(4200, description="Port of the Prefect server and UI.")
+    mlflow_port: int = Field(5000, description="Port of the MLflow tracking server and UI.")
+    evidently_port: int = Field(8000, description="Port of the Evidently UI.")
+    mail_port: int = Field(1025, description="Port of the local mail sink (no HEART_SMTP_SERVER).")
+    work_pool: str = Field("heart-batch", description="Process work pool the worker serves.")
+    deployment_file: str = Field(
+        "prefect.yaml",
+        description="What `make up` deploys: prefect.yaml (clone from git) or deployment.yaml "
+        "(this working tree).",
+    )
+    git_url: str = Field(
+        "", description="Repository the worker clones (prefect.yaml); empty: this checkout."
+    )
+    git_branch: str = Field("", description="Branch it clones; empty: the checkout's branch.")
+    smtp_server: str = Field(
+        "", description="SMTP server of the email block; empty: the local mail sink."
+    )
+    smtp_port: int = Field(465, description="SMTP port (465 SSL, 587 STARTTLS).")
+    smtp_type: Literal["SSL", "STARTTLS", "INSECURE"] = Field("SSL", description="SMTP security.")
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: SecretStr = Field(
+        SecretStr(""), description="SMTP password (an app password for Gmail); never in git."
+    )
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
@@ -101,6 +129,7 @@ class Settings(BaseSettings):
         self.output_dir = self.home / self.output_dir
         self.reports_dir = self.home / self.reports_dir
         self.evidently_workspace = self.home / self.evidently_workspace
+        self.stack_dir = self.home / self.stack_dir
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'heart.db'}"
         if not self.mlflow_tracking_uri:

@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated environment per test and one Prefect test server per session."""
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from heart_batch.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_DATA = REPO_ROOT / "data" / "heart.csv"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -59,17 +67,19 @@ def training_data():
 def log_logistic_model(training_data, tmp_path=None) -> tuple[str, str]:
     """Log a small fitted pipeline to the configured MLflow store; return model URI and run id.
 
-    With ``tmp_path``, the run also gets the reference data that monitoring needs.
+    The run goes to the experiment of the isolated settings, whose artifacts live in the test's
+    HEART_HOME. With ``tmp_path``, the run also gets the reference data that monitoring needs.
     """
     # pylint: disable=import-outside-toplevel
     import mlflow
 
     from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
     from heart_batch.registry import REFERENCE_ARTIFACT
+    from heart_batch.tracking import configure_tracking
 
     model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
     model.fit(training_data.features, training_data.target)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=configure_tracking(Settings())) as run:
         info = mlflow.sklearn.log_model(
             model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES
         )

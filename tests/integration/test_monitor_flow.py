@@ -3,7 +3,6 @@
 # Flows called with return_state=True return a State, which pylint cannot infer.
 # pylint: disable=no-member
 
-import socket
 from email import message_from_bytes, policy
 
 import mlflow
@@ -18,7 +17,7 @@ from sqlalchemy import create_engine, text
 from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
-from tests.conftest import REPO_ROOT, SEED_DATA
+from tests.conftest import REPO_ROOT, SEED_DATA, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,12 +48,6 @@ def mailbox(prefect_server):  # pylint: disable=unused-argument
     ).save(BLOCK, overwrite=True)
     yield box
     controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,0 +1,404 @@
+"""The whole system on one machine: `make up` starts it, `make down` stops exactly that.
+
+``up`` starts, on 127.0.0.1, a mail sink (unless ``HEART_SMTP_SERVER`` names a real server), a
+Prefect server, an MLflow tracking server and the Evidently UI; then creates the work pool, the
+email block and the three deployments; then starts a worker. Every process has a pid file
+(``pids/<name>.json``) and a log (``logs/<name>.log``) under ``HEART_STACK_DIR``; a pid file
+that names a live process (same pid, same start time) means "already running", so ``up`` twice
+starts nothing twice and ``down`` never signals a stranger that reused a pid.
+
+    python -m heart_batch.stack up|down|status
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from heart_batch.settings import PROJECT_ROOT, Settings
+
+HOST = "127.0.0.1"
+BIN = Path(sys.executable).parent
+START_TIMEOUT_SECONDS = 180
+STOP_TIMEOUT_SECONDS = 30
+# Stopped in this order: the worker before the servers it talks to.
+STOP_ORDER = ("worker", "evidently-ui", "mlflow-server", "prefect-server", "mail-sink")
+QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+class StackError(RuntimeError):
+    """A service could not be started or provisioned; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process of the stack."""
+
+    name: str
+    command: list[str]
+    port: int | None = None
+    port_setting: str = ""
+    health_url: str | None = None
+    ui_url: str | None = None
+
+
+class Stack:
+    """The services of one HEART_HOME, their pid files and logs."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None):
+        self.settings = settings
+        self.environ = dict(os.environ if environ is None else environ)
+        self.pid_dir = settings.stack_dir / "pids"
+        self.log_dir = settings.stack_dir / "logs"
+        self.mail_dir = settings.stack_dir / "mail"
+
+    @property
+    def prefect_api_url(self) -> str:
+        """What every Prefect client needs as PREFECT_API_URL."""
+        return f"http://{HOST}:{self.settings.prefect_port}/api"
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow tracking server, which flow runs use as MLFLOW_TRACKING_URI."""
+        return f"http://{HOST}:{self.settings.mlflow_port}"
+
+    @property
+    def uses_mail_sink(self) -> bool:
+        """No SMTP server configured: alerts go to the local mail sink."""
+        return not self.settings.smtp_server
+
+    def servers(self) -> list[Service]:
+        """The servers, in start order."""
+        settings = self.settings
+        prefect_ui = f"http://{HOST}:{settings.prefect_port}"
+        evidently_ui = f"http://{HOST}:{settings.evidently_port}"
+        services = [
+            Service(
+                "prefect-server",
+                [str(BIN / "prefect"), "server", "start"],
+                settings.prefect_port,
+                "HEART_PREFECT_PORT",
+                f"{self.prefect_api_url}/health",
+                prefect_ui,
+            ),
+            Service(
+                "mlflow-server",
+                [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(settings.mlflow_port)]
+                + ["--backend-store-uri", self._mlflow_store(), "--artifacts-destination"]
+                + [str(settings.home / "mlartifacts"), "--workers", "1"],
+                settings.mlflow_port,
+                "HEART_MLFLOW_PORT",
+                f"{self.mlflow_url}/health",
+                self.mlflow_url,
+            ),
+            Service(
+                "evidently-ui",
+                [str(BIN / "evidently"), "ui", "--workspace", str(settings.evidently_workspace)]
+                + ["--host", HOST, "--port", str(settings.evidently_port)],
+                settings.evidently_port,
+                "HEART_EVIDENTLY_PORT",
+                f"{evidently_ui}/api/version",
+                evidently_ui,
+            ),
+        ]
+        if self.uses_mail_sink:
+            sink = Service(
+                "mail-sink",
+                [str(BIN / "aiosmtpd"), "-n", "-l", f"{HOST}:{settings.mail_port}"]
+                + ["-c", "aiosmtpd.handlers.Mailbox", str(self.mail_dir)],
+                settings.mail_port,
+                "HEART_MAIL_PORT",
+            )
+            services.insert(0, sink)
+        return services
+
+    def worker(self) -> Service:
+        """The worker that runs the deployments' flow runs."""
+        pool = self.settings.work_pool
+        return Service("worker", [str(BIN / "prefect"), "worker", "start", "--pool", pool])
+
+    def environment(self) -> dict[str, str]:
+        """Environment of every process: the servers' addresses and where the state lives.
+
+        The worker passes it on to each flow run, which runs in a fresh clone, so HEART_HOME must
+        point at this stack's folders rather than at the clone.
+        """
+        settings = self.settings
+        git_url, git_branch = self.git_source()
+        alert_to = settings.alert_to or ("heart-team@localhost" if self.uses_mail_sink else "")
+        return (
+            self.environ
+            | QUIET
+            | {
+                "PREFECT_HOME": str(settings.stack_dir / "prefect"),
+                "PREFECT_API_URL": self.prefect_api_url,
+                "PREFECT_SERVER_API_HOST": HOST,
+                "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
+                "MLFLOW_TRACKING_URI": self.mlflow_url,
+                "HEART_HOME": str(settings.home),
+                "HEART_TRAINING_DATA": str(settings.training_data),
+                "HEART_ALERT_TO": alert_to,
+                "HEART_GIT_URL": git_url,
+                "HEART_GIT_BRANCH": git_branch,
+                "HEART_PROJECT_DIR": str(PROJECT_ROOT),
+            }
+        )
+
+    def git_source(self) -> tuple[str, str]:
+        """Repository and branch the worker clones: by default this checkout's current branch."""
+        url = self.settings.git_url or PROJECT_ROOT.as_uri()
+        branch = self.settings.git_branch
+        if not branch:
+            found = subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--abbrev-ref", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            branch = found.stdout.strip()
+            if found.returncode != 0 or branch in ("", "HEAD"):
+                raise StackError("Cannot tell the checkout's branch: set HEART_GIT_BRANCH")
+        return url, branch
+
+    def up(self) -> list[str]:
+        """Start what is not running, provision the Prefect server, and say where the UIs are."""
+        for folder in (self.pid_dir, self.log_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        report, started = [], []
+        try:
+            for service in self.servers():
+                report.append(self._ensure_running(service, started))
+            report += self._provision()
+            report.append(self._ensure_running(self.worker(), started))
+        except BaseException:
+            for name in reversed(started):
+                self._stop(name)
+            raise
+        return report + self._addresses()
+
+    def down(self) -> list[str]:
+        """Stop every process a pid file names, the worker first."""
+        names = [path.stem for path in self.pid_dir.glob("*.json")]
+        ordered = [name for name in STOP_ORDER if name in names]
+        ordered += sorted(set(names) - set(STOP_ORDER))
+        return [self._stop(name) for name in ordered] or ["nothing was running"]
+
+    def processes(self) -> list[tuple[str, psutil.Process]]:
+        """The running processes this stack started, by service name."""
+        names = [path.stem for path in self.pid_dir.glob("*.json")]
+        found = [(name, self._process(name)) for name in sorted(names)]
+        return [(name, process) for name, process in found if process is not None]
+
+    def status(self) -> list[tuple[str, int | None, bool]]:
+        """Each service: its pid if running, and whether it answers its health check."""
+        rows = []
+        for service in self.servers() + [self.worker()]:
+            process = self._process(service.name)
+            healthy = process is not None and (service.port is None or self._answers(service))
+            rows.append((service.name, process.pid if process else None, healthy))
+        return rows
+
+    def _ensure_running(self, service: Service, started: list[str]) -> str:
+        process = self._process(service.name)
+        if process is not None:
+            return f"{service.name:15} already running (pid {process.pid})"
+        if service.port is not None and _port_taken(service.port):
+            raise StackError(
+                f"{service.name}: port {service.port} on {HOST} is used by another program; "
+                f"stop it or choose another port with {service.port_setting}"
+            )
+        process = self._spawn(service)
+        started.append(service.name)
+        self._wait_until_ready(service, process)
+        return f"{service.name:15} started (pid {process.pid})"
+
+    def _spawn(self, service: Service) -> psutil.Process:
+        log_path = self.log_dir / f"{service.name}.log"
+        with log_path.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} started ===\n".encode())
+            log.flush()
+            # The child outlives this process (it is a server): its pid file tracks it, not `with`.
+            # pylint: disable-next=subprocess-popen-preexec-fn,consider-using-with
+            child = subprocess.Popen(
+                service.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                cwd=self.settings.home,
+                start_new_session=True,
+                preexec_fn=_default_signal_handling,
+            )
+        process = psutil.Process(child.pid)
+        record = {"pid": child.pid, "started": process.create_time(), "command": service.command}
+        (self.pid_dir / f"{service.name}.json").write_text(json.dumps(record))
+        return process
+
+    def _wait_until_ready(self, service: Service, process: psutil.Process) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                raise StackError(f"{service.name} exited at start:\n{self._log_tail(service.name)}")
+            if service.port is None or self._answers(service):
+                return
+            time.sleep(0.5)
+        raise StackError(
+            f"{service.name} did not answer within {START_TIMEOUT_SECONDS} s:\n"
+            f"{self._log_tail(service.name)}"
+        )
+
+    @staticmethod
+    def _answers(service: Service) -> bool:
+        if service.health_url is None:
+            return _port_taken(service.port)
+        try:
+            with urllib.request.urlopen(service.health_url, timeout=5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _provision(self) -> list[str]:
+        """Work pool and email block (idempotent), then the deployments."""
+        pool = self.settings.work_pool
+        if self._run([str(BIN / "prefect"), "work-pool", "inspect", pool], check=False) != 0:
+            command = [str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process"]
+            self._run(command, "work pool")
+        self._run([sys.executable, "-m", "flows.email_block"], "email block")
+        deployment_file = PROJECT_ROOT / self.settings.deployment_file
+        self._run(
+            [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"]
+            + ["--prefect-file", str(deployment_file)],
+            "deployments",
+        )
+        sink = f"the mail sink ({self.mail_dir / 'new'})"
+        mail = sink if self.uses_mail_sink else f"{self.settings.smtp_server}"
+        recipients = self.environment()["HEART_ALERT_TO"] or "nobody: set HEART_ALERT_TO"
+        return [
+            f"{'work pool':15} {self.settings.work_pool}",
+            f"{'email block':15} {self.settings.email_block} -> {mail}, alerts to {recipients}",
+            f"{'deployments':15} train, score, monitor from {deployment_file.name}",
+        ]
+
+    def _run(self, command: list[str], what: str = "", check: bool = True) -> int:
+        """Run a provisioning command with the stack's environment; its output goes to a log."""
+        done = subprocess.run(
+            command,
+            env=self.environment(),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=START_TIMEOUT_SECONDS,
+        )
+        with (self.log_dir / "provision.log").open("a") as log:
+            log.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}\n")
+        if check and done.returncode != 0:
+            raise StackError(f"Creating the {what} failed:\n{done.stdout}{done.stderr}")
+        return done.returncode
+
+    def _addresses(self) -> list[str]:
+        lines = [""] + [
+            f"{service.name:15} {service.ui_url}"
+            for service in self.servers()
+            if service.ui_url is not None
+        ]
+        if self.uses_mail_sink:
+            lines.append(f"{'alert emails':15} saved as files in {self.mail_dir / 'new'}")
+        lines.append(f"{'logs, pid files':15} {self.settings.stack_dir}")
+        lines += ["", "Talk to the Prefect server from your shell with:"]
+        lines.append(f"  export PREFECT_API_URL={self.prefect_api_url}")
+        return lines
+
+    def _process(self, name: str) -> psutil.Process | None:
+        """The live process a pid file names, or None (a stale pid file is removed)."""
+        path = self.pid_dir / f"{name}.json"
+        try:
+            record = json.loads(path.read_text())
+            process = psutil.Process(record["pid"])
+            if abs(process.create_time() - record["started"]) < 0.01 and process.is_running():
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    return process
+        except FileNotFoundError:
+            return None
+        except (psutil.Error, ValueError, KeyError):
+            pass
+        path.unlink(missing_ok=True)
+        return None
+
+    def _stop(self, name: str) -> str:
+        process = self._process(name)
+        if process is None:
+            return f"{name:15} was not running"
+        family = [process] + process.children(recursive=True)
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.terminate()
+        _, alive = psutil.wait_procs(family, timeout=STOP_TIMEOUT_SECONDS)
+        for member in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(alive, timeout=STOP_TIMEOUT_SECONDS)
+        (self.pid_dir / f"{name}.json").unlink(missing_ok=True)
+        return f"{name:15} stopped (pid {process.pid})"
+
+    def _mlflow_store(self) -> str:
+        """The server's backend store: the tracking URI setting unless it is a server itself."""
+        if self.settings.tracking_store_is_database:
+            return self.settings.mlflow_tracking_uri
+        return f"sqlite:///{self.settings.home / 'mlflow.db'}"
+
+    def _log_tail(self, name: str, lines: int = 30) -> str:
+        log = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
+        return "\n".join(log[-lines:]) + f"\n(full log: {self.log_dir / name}.log)"
+
+
+def _default_signal_handling() -> None:
+    """Runs in the child before exec: a shell's background jobs ignore SIGINT, and a Prefect
+    worker that inherits that needs two signals to stop; restore the default instead."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def main(argv: list[str]) -> int:
+    """``up``, ``down`` or ``status``; exit code 1 with the reason when something fails."""
+    if len(argv) != 1 or argv[0] not in ("up", "down", "status"):
+        print("usage: python -m heart_batch.stack up|down|status", file=sys.stderr)
+        return 2
+    stack = Stack(Settings())
+    try:
+        if argv[0] == "status":
+            rows = stack.status()
+            for name, pid, healthy in rows:
+                state = f"running (pid {pid})" if pid else "stopped"
+                print(f"{name:15} {state}{'' if healthy or not pid else ', not answering'}")
+            return 0 if all(healthy for *_, healthy in rows) else 1
+        print("\n".join(stack.up() if argv[0] == "up" else stack.down()))
+    except StackError as error:
+        print(f"heart-batch stack: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""The stack's bookkeeping: pid files, stale and reused pids, ports taken by strangers."""
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from heart_batch.settings import PROJECT_ROOT, Settings
+from heart_batch.stack import Stack, StackError
+
+
+def write_pid_file(stack: Stack, name: str, pid: int, started: float) -> None:
+    stack.pid_dir.mkdir(parents=True, exist_ok=True)
+    (stack.pid_dir / f"{name}.json").write_text(json.dumps({"pid": pid, "started": started}))
+
+
+def test_a_pid_file_of_an_exited_process_is_stale_and_removed(settings):
+    stack = Stack(settings)
+    with subprocess.Popen(["true"]) as exited:
+        exited.wait()
+    write_pid_file(stack, "mlflow-server", exited.pid, 0.0)
+    assert stack.processes() == []
+    assert not (stack.pid_dir / "mlflow-server.json").exists()
+
+
+def test_down_never_signals_a_process_that_reused_a_recorded_pid(settings):
+    stack = Stack(settings)
+    write_pid_file(stack, "worker", os.getpid(), started=1.0)
+    assert stack.down() == [f"{'worker':15} was not running"]
+    assert not (stack.pid_dir / "worker.json").exists()
+
+
+def test_down_with_no_pid_files_says_nothing_was_running(settings):
+    assert Stack(settings).down() == ["nothing was running"]
+
+
+def test_worker_environment_points_flow_runs_at_this_stack(monkeypatch):
+    monkeypatch.setenv("HEART_PREFECT_PORT", "4300")
+    monkeypatch.setenv("HEART_GIT_BRANCH", "release")
+    stack = Stack(Settings())
+    environment = stack.environment()
+    assert environment["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
+    assert environment["MLFLOW_TRACKING_URI"] == stack.mlflow_url
+    assert environment["HEART_HOME"] == str(stack.settings.home)
+    assert environment["HEART_GIT_URL"] == PROJECT_ROOT.as_uri()
+    assert environment["HEART_GIT_BRANCH"] == "release"
+    assert environment["HEART_ALERT_TO"] == "heart-team@localhost"
+
+
+def test_a_real_smtp_server_replaces_the_mail_sink(monkeypatch):
+    monkeypatch.setenv("HEART_SMTP_SERVER", "smtp.gmail.com")
+    stack = Stack(Settings())
+    assert "mail-sink" not in [service.name for service in stack.servers()]
+    assert stack.environment()["HEART_ALERT_TO"] == ""
+
+
+@pytest.mark.integration
+def test_a_port_in_use_is_a_clear_error_and_up_stops_what_it_started(monkeypatch):
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        monkeypatch.setenv("HEART_PREFECT_PORT", str(stranger.getsockname()[1]))
+        stack = Stack(Settings())
+        with pytest.raises(StackError, match="HEART_PREFECT_PORT"):
+            stack.up()
+    assert stack.processes() == []
+    assert (stack.log_dir / "mail-sink.log").exists()
