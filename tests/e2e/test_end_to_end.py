@@ -112,7 +112,8 @@ def wait_for_flow_run(system: Stack, flow_run_id: str, timeout: float = 600) -> 
 
 
 def model_versions(system: Stack) -> list[str]:
-    client = MlflowClient(tracking_uri=system.mlflow_url)
+    # Both URIs: a registry URI left out falls back to whatever store this process last used.
+    client = MlflowClient(tracking_uri=system.mlflow_url, registry_uri=system.mlflow_url)
     name = system.settings.model_name
     return sorted(version.version for version in client.search_model_versions(f"name='{name}'"))
 

@@ -15,6 +15,17 @@ from tests.e2e.conftest import answers, api
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def user_shell_environment() -> dict[str, str]:
+    """This environment as a user's shell has it: without the project's virtualenv activated
+    (the tests run inside `pipenv run`, whose python3 has no pipenv)."""
+    venv = str(REPO_ROOT / ".venv")
+    hidden = ("VIRTUAL_ENV", "PIPENV_ACTIVE", "PYTHONHOME")
+    environment = {name: value for name, value in os.environ.items() if name not in hidden}
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    environment["PATH"] = os.pathsep.join(entry for entry in path if not entry.startswith(venv))
+    return environment
+
+
 def make(target: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["make", "-s", "-C", str(REPO_ROOT), target],
@@ -22,7 +33,7 @@ def make(target: str) -> subprocess.CompletedProcess:
         text=True,
         check=False,
         timeout=600,
-        env=os.environ | {"COLUMNS": "200"},
+        env=user_shell_environment(),
     )
 
 
