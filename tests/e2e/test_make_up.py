@@ -3,7 +3,7 @@
 import json
 import os
 import subprocess
-from email.message import EmailMessage
+import sys
 from pathlib import Path
 
 import psutil
@@ -44,19 +44,35 @@ def pids(stack_dir: Path) -> dict[str, int]:
     }
 
 
-def send_through_email_block(prefect_api: str, subject: str) -> None:
-    """Send a message with the credentials `make up` saved in the email block."""
-    # pylint: disable=import-outside-toplevel,no-name-in-module
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect_email import EmailServerCredentials
+SEND_THROUGH_BLOCK = """
+import sys
+from email.message import EmailMessage
+from prefect_email import EmailServerCredentials
 
-    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
-        credentials = EmailServerCredentials.load("heart-alerts")
-    message = EmailMessage()
-    message["Subject"], message["From"], message["To"] = subject, "a@localhost", "b@localhost"
-    message.set_content("aggregate figures only")
-    with credentials.get_server() as server:
-        server.send_message(message)
+message = EmailMessage()
+message["Subject"], message["From"], message["To"] = sys.argv[1], "a@localhost", "b@localhost"
+message.set_content("aggregate figures only")
+with EmailServerCredentials.load("heart-alerts").get_server() as server:
+    server.send_message(message)
+"""
+
+
+def send_through_email_block(prefect_api: str, subject: str) -> None:
+    """Send a message with the credentials `make up` saved in the email block.
+
+    In a child process: a Prefect client in this process would keep events for the stack's
+    server after `make down`, and the test harness would wait for them at the end of the session.
+    """
+    environment = os.environ | {"PREFECT_API_URL": prefect_api}
+    sent = subprocess.run(
+        [sys.executable, "-c", SEND_THROUGH_BLOCK, subject],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=environment,
+    )
+    assert sent.returncode == 0, sent.stderr
 
 
 def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(tmp_path, stack_ports):
