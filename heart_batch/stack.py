@@ -75,7 +75,9 @@ class Stack:
 
     @property
     def mlflow_url(self) -> str:
-        """The MLflow tracking server, which flow runs use as MLFLOW_TRACKING_URI."""
+        """The tracking server flow runs use: a remote one named by MLFLOW_TRACKING_URI, or ours."""
+        if not self.settings.tracking_store_is_database:
+            return self.settings.mlflow_tracking_uri
         return f"http://{HOST}:{self.settings.mlflow_port}"
 
     @property
@@ -98,16 +100,6 @@ class Stack:
                 prefect_ui,
             ),
             Service(
-                "mlflow-server",
-                [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(settings.mlflow_port)]
-                + ["--backend-store-uri", self._mlflow_store(), "--artifacts-destination"]
-                + [str(settings.home / "mlartifacts"), "--workers", "1"],
-                settings.mlflow_port,
-                "HEART_MLFLOW_PORT",
-                f"{self.mlflow_url}/health",
-                self.mlflow_url,
-            ),
-            Service(
                 "evidently-ui",
                 [str(BIN / "evidently"), "ui", "--workspace", str(settings.evidently_workspace)]
                 + ["--host", HOST, "--port", str(settings.evidently_port)],
@@ -117,6 +109,18 @@ class Stack:
                 evidently_ui,
             ),
         ]
+        if settings.tracking_store_is_database:
+            tracking_server = Service(
+                "mlflow-server",
+                [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(settings.mlflow_port)]
+                + ["--backend-store-uri", settings.mlflow_tracking_uri]
+                + ["--artifacts-destination", settings.artifact_location, "--workers", "1"],
+                settings.mlflow_port,
+                "HEART_MLFLOW_PORT",
+                f"{self.mlflow_url}/health",
+                self.mlflow_url,
+            )
+            services.insert(1, tracking_server)
         if self.uses_mail_sink:
             sink = Service(
                 "mail-sink",
@@ -356,12 +360,6 @@ class Stack:
         psutil.wait_procs(alive, timeout=STOP_TIMEOUT_SECONDS)
         (self.pid_dir / f"{name}.json").unlink(missing_ok=True)
         return f"{name:15} stopped (pid {process.pid})"
-
-    def _mlflow_store(self) -> str:
-        """The server's backend store: the tracking URI setting unless it is a server itself."""
-        if self.settings.tracking_store_is_database:
-            return self.settings.mlflow_tracking_uri
-        return f"sqlite:///{self.settings.home / 'mlflow.db'}"
 
     def _log_tail(self, name: str, lines: int = 30) -> str:
         log = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()

@@ -67,3 +67,16 @@ def test_a_port_in_use_is_a_clear_error_and_up_stops_what_it_started(monkeypatch
             stack.up()
     assert stack.processes() == []
     assert (stack.log_dir / "mail-sink.log").exists()
+
+
+def test_a_remote_tracking_server_is_used_instead_of_starting_one(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    stack = Stack(Settings())
+    assert "mlflow-server" not in [service.name for service in stack.servers()]
+    assert stack.environment()["MLFLOW_TRACKING_URI"] == "http://mlflow.internal:5000"
+
+
+def test_the_local_tracking_server_serves_the_configured_stores(settings):
+    [server] = [service for service in Stack(settings).servers() if service.name == "mlflow-server"]
+    assert settings.mlflow_tracking_uri in server.command
+    assert settings.artifact_location in server.command
