@@ -11,6 +11,7 @@ starts nothing twice and ``down`` never signals a stranger that reused a pid.
 """
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -144,7 +145,7 @@ class Stack:
         point at this stack's folders rather than at the clone.
         """
         settings = self.settings
-        git_url, git_branch = self.git_source()
+        git_url, git_branch = self.git_source
         alert_to = settings.alert_to or ("heart-team@localhost" if self.uses_mail_sink else "")
         return (
             self.environ
@@ -164,8 +165,12 @@ class Stack:
             }
         )
 
+    @functools.cached_property
     def git_source(self) -> tuple[str, str]:
-        """Repository and branch the worker clones: by default this checkout's current branch."""
+        """Repository and branch the worker clones: by default this checkout's current branch.
+
+        Cached: every process and provisioning command gets the environment, and it asks git.
+        """
         url = self.settings.git_url or PROJECT_ROOT.as_uri()
         branch = self.settings.git_branch
         if not branch:
@@ -291,7 +296,7 @@ class Stack:
             "deployments",
         )
         sink = f"the mail sink ({self.mail_dir / 'new'})"
-        mail = sink if self.uses_mail_sink else f"{self.settings.smtp_server}"
+        mail = sink if self.uses_mail_sink else self.settings.smtp_server
         recipients = self.environment()["HEART_ALERT_TO"] or "nobody: set HEART_ALERT_TO"
         return [
             f"{'work pool':15} {self.settings.work_pool}",
