@@ -2,6 +2,7 @@
 
 import os
 import socket
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class Mailbox:
+    """aiosmtpd handler that keeps every message: parsed, and as the envelope it came in."""
+
+    def __init__(self):
+        self.messages = []
+        self.envelopes = []
+
+    async def handle_DATA(self, _server, _session, envelope):  # pylint: disable=invalid-name
+        """Store the message; tell the client it was accepted."""
+        self.envelopes.append(envelope)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from heart_batch.settings import Settings
 from heart_batch.stack import BIN, Stack
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, Mailbox, free_port
 from tests.e2e.conftest import api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,20 +29,9 @@ OTHER_HOSPITALS = REPO_ROOT / "data" / "heart_other_hospitals.csv"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, _server, _session, envelope):  # pylint: disable=invalid-name
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def mail_server():
-    inbox = Inbox()
+    inbox = Mailbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, inbox
@@ -147,8 +136,8 @@ def test_score_monitor_alert_and_retrain_through_deployments(stack, mail_server)
     assert monitored.returncode == 0, monitored.stdout[-3000:] + monitored.stderr
 
     assert len(inbox.messages) == 1
-    assert inbox.messages[0].rcpt_tos == ["cardiology@hospital.test"]
-    assert b"drift" in inbox.messages[0].content.lower()
+    assert inbox.envelopes[0].rcpt_tos == ["cardiology@hospital.test"]
+    assert b"drift" in inbox.envelopes[0].content.lower()
     with create_engine(settings.database_url).connect() as connection:
         training_run_id = connection.execute(
             text("SELECT training_flow_run_id FROM monitoring_runs WHERE violated")

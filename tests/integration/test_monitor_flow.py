@@ -3,7 +3,6 @@
 # Flows called with return_state=True return a State, which pylint cannot infer.
 # pylint: disable=no-member
 
-from email import message_from_bytes, policy
 
 import mlflow
 import pandas as pd
@@ -17,24 +16,12 @@ from sqlalchemy import create_engine, text
 from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
-from tests.conftest import REPO_ROOT, SEED_DATA, free_port
+from tests.conftest import REPO_ROOT, SEED_DATA, Mailbox, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OTHER_HOSPITALS = REPO_ROOT / "data" / "heart_other_hospitals.csv"
 BLOCK = "heart-alerts-test"
-
-
-class Mailbox:
-    """aiosmtpd handler that keeps every message."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, _server, _session, envelope):  # pylint: disable=invalid-name
-        """Store the message; tell the client it was accepted."""
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
 
 
 @pytest.fixture
