@@ -8,14 +8,33 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
+from prefect.settings import get_current_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect_email import EmailServerCredentials, email_send_message
 
-from heart_batch.alerts import alert_body, alert_subject, retraining_allowed
+from heart_batch.alerts import (
+    alert_body,
+    alert_subject,
+    failure_body,
+    failure_subject,
+    retraining_allowed,
+)
+from heart_batch.calibration import CalibrationCache
 from heart_batch.ledger import Ledger
 from heart_batch.monitor_store import MonitorStore
-from heart_batch.monitoring import Assessment, Thresholds, Window, assess, read_window, save_report
+from heart_batch.monitoring import (
+    CHECK_COLUMNS,
+    Assessment,
+    Thresholds,
+    Window,
+    assess,
+    checks_table,
+    drift_report,
+    read_window,
+    save_report,
+)
 from heart_batch.registry import (
     ChampionReference,
     NoChampionError,
@@ -70,16 +89,26 @@ def read_rows(window: Window):
 
 
 @task(cache_policy=NO_CACHE)
-def assess_window(champion: ChampionReference, rows, window: Window, thresholds: Thresholds):
-    """Drift, data quality and model quality of the window."""
-    return assess(champion.reference, rows, window, thresholds)
+def assess_window(champion: ChampionReference, rows, window: Window, settings: Settings):
+    """Drift, data quality and model quality of the window, against calibrated limits."""
+    thresholds = Thresholds.from_settings(settings)
+    no_change = CalibrationCache(settings.calibration_cache).source(
+        (champion.name, champion.version), champion.reference, thresholds.replicates, settings.seed
+    )
+    return assess(champion.reference, rows, window, thresholds, no_change)
+
+
+@task(cache_policy=NO_CACHE)
+def build_report(champion: ChampionReference, rows, assessment: Assessment, window: Window):
+    """Evidently's drift report of the window, with the calibrated thresholds."""
+    return drift_report(champion.reference, rows, assessment, window.end)
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_report(assessment: Assessment, window: Window, settings: Settings) -> str:
+def publish_report(snapshot, assessment: Assessment, window: Window, settings: Settings) -> str:
     """HTML report in the reports folder and the snapshot in the Evidently workspace."""
-    path = save_report(assessment.snapshot, settings.reports_dir, window)
-    add_snapshot(assessment.snapshot, settings.evidently_workspace)
+    path = save_report(snapshot, assessment, settings.reports_dir, window)
+    add_snapshot(snapshot, settings.evidently_workspace)
     return str(path)
 
 
@@ -93,6 +122,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     max_rejected_share: float | None = None,
     min_roc_auc: float | None = None,
     max_brier: float | None = None,
+    false_alarm_rate: float | None = None,
     min_window_rows: int | None = None,
     email_block: str | None = None,
     alert_to: str | None = None,
@@ -110,19 +140,24 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     model = (champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)
     window = next_window(store, ledger)
-    if window.rows_scored < settings.min_window_rows:
+    if window.rows_total < settings.min_window_rows:
         store.record_run(window, model, str(flow_run.id))
         logger.info(
-            "Insufficient data: %d rows scored since the last window (minimum %d); carried over",
-            window.rows_scored,
+            "Insufficient data: %d rows since the last window (minimum %d); carried over",
+            window.rows_total,
             settings.min_window_rows,
         )
         outcome = MonitoringOutcome("insufficient_data", window.rows_scored)
         _publish(outcome, None, model, settings)
         return outcome
 
-    assessment = assess_window(champion, read_rows(window), window, _thresholds(settings))
-    report_path = publish_report(assessment, window, settings)
+    try:
+        rows = read_rows(window)
+        assessment = assess_window(champion, rows, window, settings)
+        snapshot = build_report(champion, rows, assessment, window)
+        report_path = publish_report(snapshot, assessment, window, settings) if snapshot else ""
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        return _window_failed(settings, store, (window, model), error)
     run_id = store.record_run(window, model, str(flow_run.id), assessment, report_path)
     outcome = MonitoringOutcome(
         "evaluated",
@@ -142,29 +177,50 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     return outcome
 
 
-def _thresholds(settings: Settings) -> Thresholds:
-    return Thresholds(
-        max_drift_share=settings.max_drift_share,
-        max_risk_drift=settings.max_risk_drift,
-        max_missing_share=settings.max_missing_share,
-        max_rejected_share=settings.max_rejected_share,
-        min_roc_auc=settings.min_roc_auc,
-        max_brier=settings.max_brier,
-        min_labelled_rows=settings.min_labelled_rows,
+def _window_failed(settings: Settings, store: MonitorStore, found, error: Exception):
+    """Record and report a window that could not be judged, then fail the run.
+
+    The window counts as done: the next run judges the files scored after it.
+    """
+    window, model = found
+    problem = f"Window not judged: {type(error).__name__}: {error}"[:2000]
+    get_run_logger().error(problem)
+    run_id = store.record_failure(window, model, str(flow_run.id), problem)
+    outcome = MonitoringOutcome("failed", window.rows_scored, problems=[problem])
+    _send(
+        settings,
+        store,
+        (run_id, window.key),
+        (failure_subject(model), failure_body(model, window, problem)),
+        outcome,
+    )
+    _publish(outcome, None, model, settings)
+    raise RuntimeError(
+        f"{problem}. The window is recorded as failed; the next run judges the files after it."
     )
 
 
 def _alert(settings, store: MonitorStore, run_id: int, outcome: MonitoringOutcome, found) -> None:
-    """Email the violation once per window; a failure is recorded, reported, and not fatal yet."""
+    """Email the violation once per window."""
     assessment, window, model = found
+    message = (
+        alert_subject(assessment, model),
+        alert_body(assessment, model, window, outcome.report_path),
+    )
+    _send(settings, store, (run_id, window.key), message, outcome)
+
+
+def _send(settings, store: MonitorStore, run, message: tuple[str, str], outcome) -> None:
+    """Email once per window; a failure is recorded, reported, and fails the run at its end."""
+    run_id, window_key = run
     logger = get_run_logger()
     recipients = [address.strip() for address in settings.alert_to.split(",") if address.strip()]
     if not recipients:
-        logger.warning("Violation, but no alert recipients (HEART_ALERT_TO): no email sent")
+        logger.warning("No alert recipients (HEART_ALERT_TO): no email sent")
         store.record_alert(run_id, False, "no recipients configured")
         return
-    if store.alert_sent_for(window.key):
-        logger.info("An alert for this window was sent before: not repeated")
+    if store.alert_sent_for(window_key):
+        logger.info("An email for this window was sent before: not repeated")
         store.record_alert(run_id, False, "already sent for this window")
         return
     server = f"email block '{settings.email_block}'"
@@ -176,8 +232,8 @@ def _alert(settings, store: MonitorStore, run_id: int, outcome: MonitoringOutcom
         run_coro_as_sync(
             email_send_message(
                 email_server_credentials=credentials,
-                subject=alert_subject(assessment, model),
-                msg=alert_body(assessment, model, window, outcome.report_path),
+                subject=message[0],
+                msg=message[1],
                 email_to=recipients,
                 email_from=settings.alert_from,
             )
@@ -206,39 +262,53 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome: Moni
         return
     try:
         training = run_deployment(name=settings.train_deployment, timeout=0)
+    except ObjectNotFound:
+        problem = _missing_deployment(settings.train_deployment)
     except Exception as error:  # pylint: disable=broad-exception-caught
-        problem = f"Retraining not triggered ({settings.train_deployment}): {error}"
-        logger.error(problem)
-        store.record_trigger(run_id, None, problem)
-        outcome.problems.append(problem)
+        problem = f"Retraining not triggered ({settings.train_deployment}): {error!r}"
+    else:
+        logger.info("Triggered %s: flow run %s", settings.train_deployment, training.id)
+        store.record_trigger(run_id, str(training.id), "triggered")
+        outcome.training_flow_run_id = str(training.id)
         return
-    logger.info("Triggered %s: flow run %s", settings.train_deployment, training.id)
-    store.record_trigger(run_id, str(training.id), "triggered")
-    outcome.training_flow_run_id = str(training.id)
+    logger.error(problem)
+    store.record_trigger(run_id, None, problem)
+    outcome.problems.append(problem)
+
+
+def _missing_deployment(name: str) -> str:
+    server = (
+        get_current_settings().api.url or "a temporary Prefect server (PREFECT_API_URL is not set)"
+    )
+    return (
+        f"Retraining not triggered: the deployment '{name}' does not exist on {server}. "
+        "Start the whole system with `make up` (it creates the deployments), or deploy with "
+        "`prefect --no-prompt deploy --all` against that server; to judge windows without "
+        "retraining, set HEART_TRAIN_DEPLOYMENT=''."
+    )
 
 
 def _publish(outcome: MonitoringOutcome, assessment, model, settings: Settings) -> None:
     lines = [
         f"# Monitoring of `{model[0]}` v{model[1]}",
         "",
-        f"Status: **{outcome.status}**, {outcome.window_rows} rows in the window "
-        f"(minimum {settings.min_window_rows}).",
+        f"Status: **{outcome.status}**, {outcome.window_rows} rows scored in the window "
+        f"(minimum {settings.min_window_rows} input rows).",
     ]
     if assessment is not None:
-        lines += ["", "| metric | value | threshold | status |", "|---|---|---|---|"]
-        lines += [
-            f"| {c.metric} | {c.value:.4f} | {'<=' if c.kind == 'max' else '>='} {c.threshold:g} "
-            f"| {'**VIOLATED**' if c.violated else 'ok'} |"
-            for c in assessment.checks
-        ]
         lines += [
             "",
-            "Feature drift (distance, threshold 0.1): "
-            + ", ".join(f"{name} {score:.3f}" for name, score in assessment.feature_drift.items()),
+            f"Limits calibrated for {assessment.calibration_rows} rows; false-alarm budget "
+            f"{settings.false_alarm_rate:g} per window, "
+            f"{assessment.check_level:.2g} per data check.",
+            "",
+            "| " + " | ".join(CHECK_COLUMNS) + " |",
+            "|" + "---|" * len(CHECK_COLUMNS),
         ]
+        lines += ["| " + " | ".join(row) + " |" for row in checks_table(assessment)]
         lines += [
             "",
-            f"Report: `{outcome.report_path}`. Alert sent: {outcome.alert_sent}. "
+            f"Report: `{outcome.report_path or 'none'}`. Email sent: {outcome.alert_sent}. "
             f"Training run triggered: {outcome.training_flow_run_id or 'no'}.",
         ]
     lines += [f"\n**Problem:** {problem}" for problem in outcome.problems]

@@ -29,6 +29,8 @@ from heart_batch.monitoring import Assessment, Window, select_window
 METADATA = MetaData()
 EVALUATED = "evaluated"
 INSUFFICIENT = "insufficient_data"
+FAILED = "failed"
+"""A window whose assessment raised: recorded with its error, and not judged again."""
 
 MONITORING_RUNS = Table(
     "monitoring_runs",
@@ -48,6 +50,9 @@ MONITORING_RUNS = Table(
     Column("model_version", String(50), nullable=False),
     Column("violated", Boolean),
     Column("violations", Text),
+    Column("calibration_rows", Integer),
+    Column("check_level", Float),
+    Column("error", Text),
     Column("report_path", Text),
     Column("alert_sent", Boolean, nullable=False, default=False),
     Column("alert_error", Text),
@@ -65,10 +70,11 @@ MONITORING_METRICS = Table(
     Column("threshold", Float),
     Column("kind", String(3)),
     Column("violated", Boolean),
+    Column("floor", Float),
+    Column("no_change_limit", Float),
+    Column("interval_low", Float),
+    Column("interval_high", Float),
 )
-
-FEATURE_DRIFT_THRESHOLD = 0.1
-"""Evidently's threshold for Wasserstein and Jensen-Shannon distances."""
 
 
 class MonitorStore:
@@ -78,9 +84,9 @@ class MonitorStore:
         self.engine = open_database(database_url, METADATA)
 
     def last_window_end(self) -> datetime | None:
-        """End of the last judged window: the next window starts after it."""
+        """End of the last judged (or failed) window: the next window starts after it."""
         query = select(func.max(MONITORING_RUNS.c.window_end)).where(
-            MONITORING_RUNS.c.status == EVALUATED
+            MONITORING_RUNS.c.status.in_([EVALUATED, FAILED])
         )
         with self.engine.connect() as connection:
             return as_utc(connection.execute(query).scalar())
@@ -99,25 +105,18 @@ class MonitorStore:
         report_path: str | None = None,
     ) -> int:
         """Store a monitoring run; without an assessment it is an insufficient-data run."""
-        values = {
-            "flow_run_id": flow_run_id,
-            "created_at": datetime.now(timezone.utc),
-            "status": EVALUATED if assessment else INSUFFICIENT,
-            "window_key": window.key if assessment else None,
-            "window_start": window.start,
-            "window_end": window.end,
-            "files": len(window.files),
-            "rows_scored": window.rows_scored,
-            "rows_rejected": window.rows_rejected,
-            "model_name": model[0],
-            "model_version": model[1],
-            "report_path": report_path,
-        }
+        values = self._run_values(
+            window, model, flow_run_id, EVALUATED if assessment else INSUFFICIENT
+        )
+        values["report_path"] = report_path
         if assessment:
             values |= {
+                "window_key": window.key,
                 "rows_labelled": assessment.rows_labelled,
                 "violated": bool(assessment.violations),
                 "violations": ", ".join(check.metric for check in assessment.violations),
+                "calibration_rows": assessment.calibration_rows,
+                "check_level": assessment.check_level,
             }
         with self.engine.begin() as connection:
             run_id = connection.execute(
@@ -126,6 +125,32 @@ class MonitorStore:
             if assessment:
                 connection.execute(insert(MONITORING_METRICS), _metric_rows(run_id, assessment))
         return run_id
+
+    def record_failure(
+        self, window: Window, model: tuple[str, str], flow_run_id: str | None, error: str
+    ) -> int:
+        """Store a window whose assessment raised; the next run starts after it."""
+        values = self._run_values(window, model, flow_run_id, FAILED)
+        values |= {"window_key": window.key, "error": error}
+        with self.engine.begin() as connection:
+            return connection.execute(
+                insert(MONITORING_RUNS).values(**values)
+            ).inserted_primary_key[0]
+
+    @staticmethod
+    def _run_values(window: Window, model, flow_run_id, status: str) -> dict:
+        return {
+            "flow_run_id": flow_run_id,
+            "created_at": datetime.now(timezone.utc),
+            "status": status,
+            "window_start": window.start,
+            "window_end": window.end,
+            "files": len(window.files),
+            "rows_scored": window.rows_scored,
+            "rows_rejected": window.rows_rejected,
+            "model_name": model[0],
+            "model_version": model[1],
+        }
 
     def alert_sent_for(self, window_key: str) -> bool:
         """Whether an alert already went out for this window."""
@@ -158,26 +183,18 @@ class MonitorStore:
 
 
 def _metric_rows(run_id: int, assessment: Assessment) -> list[dict]:
-    rows = [
+    return [
         {
             "run_id": run_id,
             "metric": check.metric,
             "value": check.value,
-            "threshold": check.threshold,
+            "threshold": check.limit,
             "kind": check.kind,
             "violated": check.violated,
+            "floor": check.floor,
+            "no_change_limit": check.no_change_limit,
+            "interval_low": check.interval[0] if check.interval else None,
+            "interval_high": check.interval[1] if check.interval else None,
         }
         for check in assessment.checks
     ]
-    rows += [
-        {
-            "run_id": run_id,
-            "metric": f"feature_drift.{name}",
-            "value": value,
-            "threshold": FEATURE_DRIFT_THRESHOLD,
-            "kind": "max",
-            "violated": value >= FEATURE_DRIFT_THRESHOLD,
-        }
-        for name, value in assessment.feature_drift.items()
-    ]
-    return rows

@@ -87,7 +87,10 @@ def load_champion(client: MlflowClient, name: str) -> Champion:
 
 
 def load_reference(version: ModelVersion) -> pd.DataFrame:
-    """The reference rows logged with a model version (features, label, out-of-fold risk).
+    """The reference rows logged with a model version.
+
+    Features, label, ``risk`` (the model's own prediction, as in production) and ``oof_risk`` (the
+    out-of-fold risk of cross-validation).
 
     Raises:
         NoReferenceError: The version's run has no reference artifact.

@@ -75,15 +75,43 @@ class Settings(BaseSettings):
         Path("outputs/evidently"), description="Local Evidently workspace (`make evidently-ui`)."
     )
     min_window_rows: int = Field(
-        200, ge=1, description="Fewer scored rows are carried over instead of judged for drift."
+        100, ge=1, description="Fewer input rows are carried over instead of judged."
     )
-    max_drift_share: float = Field(0.3, description="Most features that may drift.")
-    max_risk_drift: float = Field(0.1, description="Most Wasserstein drift of the predicted risk.")
-    max_missing_share: float = Field(0.1, description="Most feature values that may be imputed.")
-    max_rejected_share: float = Field(0.05, description="Most input rows that may be rejected.")
-    min_roc_auc: float = Field(0.75, description="Least ROC AUC on labelled rows.")
-    max_brier: float = Field(0.2, description="Most Brier score on labelled rows.")
+    false_alarm_rate: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Chance that a window from an unchanged population raises any alarm.",
+    )
+    max_drift_share: float = Field(0.3, description="Floor: most features that may drift.")
+    max_number_drift: float = Field(
+        0.1, description="Floor: most drift of a numeric feature (Wasserstein normed by its sd)."
+    )
+    max_code_drift: float = Field(
+        0.07,
+        description="Floor: most drift of a coded feature (Jensen-Shannon distance; 0.07 is about "
+        "10 % of patients moved into the most common code).",
+    )
+    max_risk_drift: float = Field(
+        0.1, description="Floor: most Wasserstein drift (normed) of the predicted risk."
+    )
+    max_missing_share: float = Field(0.1, description="Floor: most feature values imputed.")
+    max_rejected_share: float = Field(0.05, description="Floor: most input rows rejected.")
+    min_roc_auc: float = Field(0.75, description="Floor: least ROC AUC on labelled rows.")
+    max_brier: float = Field(0.2, description="Floor: most Brier score on labelled rows.")
     min_labelled_rows: int = Field(50, ge=2, description="Labelled rows needed to judge quality.")
+    column_drift_level: float = Field(
+        0.05, gt=0, lt=1, description="Level of a feature's drift flag counted by drift_share."
+    )
+    monitor_replicates: int = Field(
+        20_000, ge=1000, description="No-change replicates per champion and window size."
+    )
+    quality_resamples: int = Field(
+        4000, ge=100, description="Bootstrap resamples of the ROC AUC and Brier intervals."
+    )
+    calibration_cache: Path = Field(
+        Path(".cache/calibration"), description="No-change replicates per champion and size."
+    )
     email_block: str = Field("heart-alerts", description="prefect-email credentials block name.")
     alert_to: str = Field("", description="Alert recipients, comma-separated; empty: no email.")
     alert_from: str = Field("heart-batch@localhost", description="Sender of alert emails.")
@@ -129,6 +157,7 @@ class Settings(BaseSettings):
         self.output_dir = self.home / self.output_dir
         self.reports_dir = self.home / self.reports_dir
         self.evidently_workspace = self.home / self.evidently_workspace
+        self.calibration_cache = self.home / self.calibration_cache
         self.stack_dir = self.home / self.stack_dir
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'heart.db'}"

@@ -52,16 +52,17 @@ def train_candidate(
         _log_inputs(data, plan, max_evals, families, code_version)
         search = tune(data, plan, max_evals, families)
         model = build_pipeline(search.params, plan.seed).fit(data.features, data.target)
+        fitted_risk = model.predict_proba(data.features)[:, 1]
         mlflow.log_params({f"best.{key}": value for key, value in search.params.items()})
         mlflow.log_metrics(search.evaluation.scores.as_metrics())
         disease, risk = data.target.to_numpy(), search.evaluation.out_of_fold_risk
         mlflow.log_figure(calibration_figure(disease, risk), "plots/calibration.png")
         mlflow.log_figure(roc_figure(disease, risk), "plots/roc.png")
-        _log_reference(data.reference.assign(risk=risk))
+        _log_reference(data.reference.assign(risk=fitted_risk, oof_risk=risk))
         model_info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=infer_signature(data.features, model.predict_proba(data.features)[:, 1]),
+            signature=infer_signature(data.features, fitted_risk),
             input_example=data.features.dropna().head(3),
             pyfunc_predict_fn="predict_proba",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,

@@ -4,6 +4,8 @@
 # pylint: disable=no-member
 
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect_email import EmailServerCredentials
 from sqlalchemy import create_engine, text
 
+import flows.monitor
 from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
@@ -54,12 +57,16 @@ def training_runs(deployment_id: str) -> list:
         )
 
 
-def drop_and_score(settings, name: str, source, rows: slice) -> None:
+def drop_and_score(settings, name: str, source, rows) -> None:
+    """Score the given rows of a CSV (a slice, or a frame of rows already chosen)."""
     settings.input_dir.mkdir(exist_ok=True)
-    pd.read_csv(source, dtype=str, keep_default_na=False).iloc[rows].to_csv(
-        settings.input_dir / name, index=False
-    )
+    frame = rows if isinstance(rows, pd.DataFrame) else read(source).iloc[rows]
+    frame.to_csv(settings.input_dir / name, index=False)
     assert [o.status for o in score(settle_seconds=0).files] == ["scored"]
+
+
+def read(source) -> pd.DataFrame:
+    return pd.read_csv(source, dtype=str, keep_default_na=False)
 
 
 def monitoring_rows(settings) -> tuple[list, list]:
@@ -89,10 +96,11 @@ def test_a_shifted_batch_alerts_once_and_retrains_once_per_cooldown(
     state = run_monitor()
     assert state.is_completed()
     outcome = state.result()
-    assert "drift_share" in outcome.violations
+    assert "feature_drift.thalachh" in outcome.violations
 
     (message,) = mailbox.messages
-    assert message["Subject"].startswith("[heart-batch] heart-disease-risk v1: share of drifted")
+    assert message["Subject"].startswith("[heart-batch] heart-disease-risk v1: ")
+    assert "drift of thalachh" in message["Subject"]
     assert message["To"] == "cardiology-ops@hospital.test"
     body = message.get_body(("html", "plain")).get_content()
     assert "VIOLATED" in body and outcome.report_path in body
@@ -102,6 +110,7 @@ def test_a_shifted_batch_alerts_once_and_retrains_once_per_cooldown(
     runs, metrics = monitoring_rows(settings)
     assert runs[0]["alert_sent"] and runs[0]["training_flow_run_id"] == str(training.id)
     assert {m["metric"] for m in metrics} >= {"drift_share", "risk_drift", "feature_drift.age"}
+    assert all(m["floor"] is not None for m in metrics)
 
     drop_and_score(settings, "switzerland_va.csv", OTHER_HOSPITALS, slice(300, 616))
     second = run_monitor().result()
@@ -112,13 +121,61 @@ def test_a_shifted_batch_alerts_once_and_retrains_once_per_cooldown(
     assert runs[1]["training_note"].startswith("cooldown")
 
 
-def test_a_batch_like_the_reference_raises_nothing(
+def test_a_window_resampled_from_the_reference_sends_no_email(
     champion, settings, mailbox, train_deployment
 ):  # pylint: disable=unused-argument
-    drop_and_score(settings, "cleveland.csv", SEED_DATA, slice(0, 303))
+    resampled = read(SEED_DATA).sample(200, replace=True, random_state=11)
+    drop_and_score(settings, "cleveland.csv", SEED_DATA, resampled)
     outcome = run_monitor().result()
     assert outcome.status == "evaluated" and outcome.violations == []
     assert mailbox.messages == [] and training_runs(train_deployment) == []
+    runs, _ = monitoring_rows(settings)
+    assert runs[0]["calibration_rows"] == 200
+
+
+def test_a_hospital_without_cholesterol_is_judged_and_its_email_names_chol(
+    champion, settings, mailbox, train_deployment
+):  # pylint: disable=unused-argument
+    hospitals = read(OTHER_HOSPITALS)
+    switzerland = hospitals[hospitals["hospital"] == "Switzerland"].drop(columns="hospital")
+    drop_and_score(settings, "switzerland.csv", OTHER_HOSPITALS, switzerland)
+    outcome = run_monitor(min_window_rows=100).result()
+    assert outcome.status == "evaluated" and "missing.chol" in outcome.violations
+    (message,) = mailbox.messages
+    assert "chol: 100 % missing in the window, 0 % in the reference" in message["Subject"]
+    _, metrics = monitoring_rows(settings)
+    assert {"missing.chol", "risk_drift", "missing_share"} <= {m["metric"] for m in metrics}
+    assert Path(outcome.report_path).exists()
+
+
+def test_a_window_that_cannot_be_judged_is_recorded_and_the_next_run_moves_on(
+    champion, settings, mailbox, train_deployment, monkeypatch
+):  # pylint: disable=unused-argument
+    real_assess = flows.monitor.assess
+    calls = []
+
+    def assess_failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("an unforeseen problem with this window")
+        return real_assess(*args, **kwargs)
+
+    monkeypatch.setattr(flows.monitor, "assess", assess_failing_once)
+    drop_and_score(settings, "first.csv", OTHER_HOSPITALS, slice(0, 300))
+    state = run_monitor()
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match="next run judges the files after it"):
+        state.result()
+    (failure_email,) = mailbox.messages
+    assert "could not judge a window" in failure_email["Subject"]
+
+    drop_and_score(settings, "second.csv", OTHER_HOSPITALS, slice(300, 616))
+    outcome = run_monitor().result()
+    assert outcome.status == "evaluated" and outcome.violations
+    runs, _ = monitoring_rows(settings)
+    assert [run["status"] for run in runs] == ["failed", "evaluated"]
+    assert "unforeseen problem" in runs[0]["error"]
+    assert runs[1]["files"] == 1  # only the file scored after the failed window
 
 
 def test_a_small_window_is_carried_over_not_judged(
@@ -130,6 +187,20 @@ def test_a_small_window_is_carried_over_not_judged(
     outcome = run_monitor().result()
     assert (outcome.status, outcome.window_rows) == ("evaluated", 50 + 250 - _rejected(settings))
     assert len(mailbox.messages) == 1
+
+
+def test_a_missing_train_deployment_says_what_to_start(
+    champion, settings, mailbox
+):  # pylint: disable=unused-argument
+    drop_and_score(settings, "shifted.csv", OTHER_HOSPITALS, slice(0, 300))
+    state = run_monitor(train_deployment="train-heart-risk/nowhere")
+    assert state.is_failed()
+    with pytest.raises(RuntimeError) as failure:
+        state.result()
+    message = str(failure.value)
+    assert "deployment 'train-heart-risk/nowhere' does not exist on" in message
+    assert "make up" in message and "HEART_TRAIN_DEPLOYMENT=''" in message
+    assert len(mailbox.messages) == 1  # the alert itself still went out
 
 
 def _rejected(settings) -> int:

@@ -43,7 +43,7 @@ def test_first_model_becomes_a_champion_that_predicts_disease_risk(
     assert sick.mean() > 0.7 and well.mean() < 0.3
 
 
-def test_the_run_records_trials_evidence_and_reference(first_training, training_data):
+def test_the_run_records_trials_evidence_and_reference(first_training, training_data, settings):
     client = MlflowClient()
     run = client.get_run(first_training.run_id)
     assert run.data.metrics["cv_roc_auc"] >= 0.85
@@ -61,7 +61,13 @@ def test_the_run_records_trials_evidence_and_reference(first_training, training_
         mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/{REFERENCE_ARTIFACT}")
     )
     assert len(reference) == len(training_data.features)
-    assert {"output", "risk"} <= set(reference.columns)
+    assert {"output", "risk", "oof_risk"} <= set(reference.columns)
+    # Monitoring compares production risks with the champion's own risks on the reference rows;
+    # the out-of-fold risks stay as the baseline of quality.
+    champion = load_champion(MlflowClient(), settings.model_name)
+    production = champion.model.predict_proba(training_data.features)[:, 1]
+    assert reference["risk"].to_numpy() == pytest.approx(production)
+    assert not reference["oof_risk"].equals(reference["risk"])
 
 
 def test_a_worse_model_is_registered_as_challenger_only(first_training, settings):

@@ -4,19 +4,28 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from heart_batch.alerts import alert_body, alert_subject, retraining_allowed
+from heart_batch.alerts import (
+    alert_body,
+    alert_subject,
+    failure_body,
+    failure_subject,
+    retraining_allowed,
+)
 from heart_batch.monitoring import Assessment, Check, Window
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 ASSESSMENT = Assessment(
     checks=[
-        Check("drift_share", 0.7692, 0.3, "max"),
-        Check("risk_drift", 0.05, 0.1, "max"),
-        Check("roc_auc", 0.61, 0.75, "min"),
+        Check("drift_share", 0.7692, 0.3, "max", no_change_limit=0.154),
+        Check("risk_drift", 0.05, 0.1, "max", no_change_limit=0.21),
+        Check("roc_auc", 0.61, 0.75, "min", interval=(0.52, 0.70)),
+        Check("feature_drift.thalachh", 0.81, 0.1, "max", no_change_limit=0.25),
+        Check("feature_drift.fbs", 0.004, 0.1, "max", no_change_limit=0.12),
+        Check("missing.chol", 1.0, 0.0, "max"),
     ],
-    feature_drift={"thalachh": 0.81, "age": 0.16, "fbs": 0.004},
     rows_labelled=556,
-    snapshot=None,
+    calibration_rows=500,
+    check_level=0.0007,
 )
 WINDOW = Window(
     start=NOW - timedelta(hours=1),
@@ -25,31 +34,38 @@ WINDOW = Window(
 )
 
 
-def test_the_subject_names_every_violation_with_its_figures():
+def test_the_subject_names_every_violation_with_its_value_and_limit():
     subject = alert_subject(ASSESSMENT, ("heart", "3"))
     assert subject == (
         "[heart-batch] heart v3: share of drifted features 0.769 > 0.3; "
-        "ROC AUC on labelled rows 0.61 < 0.75"
+        "ROC AUC on labelled rows 0.61 (interval 0.52 to 0.7) beyond 0.75; "
+        "drift of thalachh 0.81 > 0.25; chol: 100 % missing in the window, 0 % in the reference"
     )
 
 
-def test_the_body_has_metrics_thresholds_model_window_and_report():
+def test_the_body_shows_each_check_with_floor_no_change_limit_and_decision():
     body = alert_body(ASSESSMENT, ("heart", "3"), WINDOW, "/reports/monitoring_x.html")
     for expected in (
         "heart v3",
-        "0.7692",
-        "&le; 0.3",
-        "&ge; 0.75",
-        "VIOLATED",
+        "<td>drift_share</td><td>0.7692</td><td>&lt;= 0.3</td><td>&lt;= 0.154</td>"
+        "<td>VIOLATED</td>",
+        "<td>feature_drift.fbs</td><td>0.0040</td><td>&lt;= 0.1</td><td>&lt;= 0.12</td><td>ok</td>",
+        "<td>roc_auc</td><td>0.6100 [0.5200, 0.7000]</td><td>&gt;= 0.75</td>",
+        "calibrated for a window of 500 rows",
         "556 rows scored",
         "60 rejected",
         NOW.isoformat(),
         "/reports/monitoring_x.html",
-        "thalachh (0.81), age (0.16)",
     ):
         assert expected in body
-    assert "fbs" not in body  # not drifted
     assert max(len(line) for line in body.splitlines()) < 998  # SMTP's line limit
+
+
+def test_a_window_that_could_not_be_judged_is_reported_with_its_error():
+    subject = failure_subject(("heart", "3"))
+    body = failure_body(("heart", "3"), WINDOW, "Window not judged: ValueError: <bad>")
+    assert "could not judge" in subject
+    assert "ValueError: &lt;bad&gt;" in body and "next run" in body
 
 
 def test_the_body_has_no_file_names_or_row_values():

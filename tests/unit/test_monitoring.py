@@ -1,59 +1,49 @@
-"""Monitoring rules: thresholds, windows and their carry-over, drift on real data."""
+"""Monitoring rules: checks and their limits, windows and their carry-over, real data judged."""
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from heart_batch.data import load_training_data
+from heart_batch.calibration import CalibrationCache
 from heart_batch.ledger import Ledger, ScoredCounts, new_claimant
+from heart_batch.model import build_pipeline
 from heart_batch.monitor_store import MonitorStore
-from heart_batch.monitoring import Check, Thresholds, Window, assess, evaluate, select_window
+from heart_batch.monitoring import (
+    Assessment,
+    Check,
+    Thresholds,
+    Window,
+    assess,
+    drift_report,
+    save_report,
+    select_window,
+)
+from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-LIMITS = Thresholds(
-    max_drift_share=0.3,
-    max_risk_drift=0.1,
-    max_missing_share=0.1,
-    max_rejected_share=0.05,
-    min_roc_auc=0.75,
-    max_brier=0.2,
-)
+THRESHOLDS = Thresholds()
 
 
 @pytest.mark.parametrize(
-    ("metric", "value", "violated"),
+    ("check", "violated"),
     [
-        ("drift_share", 0.31, True),
-        ("drift_share", 0.3, False),
-        ("risk_drift", 0.2, True),
-        ("missing_share", 0.05, False),
-        ("rejected_share", 0.06, True),
-        ("roc_auc", 0.74, True),
-        ("roc_auc", 0.9, False),
-        ("brier", 0.25, True),
+        (Check("risk_drift", 0.15, 0.1, "max", no_change_limit=0.2), False),  # noise at this size
+        (Check("risk_drift", 0.25, 0.1, "max", no_change_limit=0.2), True),
+        (Check("risk_drift", 0.08, 0.1, "max", no_change_limit=0.05), False),  # below the floor
+        (Check("risk_drift", 0.11, 0.1, "max", no_change_limit=0.05), True),
+        (Check("rejected_share", 0.05, 0.05, "max", no_change_limit=0.0), False),
+        (Check("roc_auc", 0.70, 0.75, "min", interval=(0.6, 0.8)), False),  # interval reaches it
+        (Check("roc_auc", 0.70, 0.75, "min", interval=(0.6, 0.74)), True),
+        (Check("brier", 0.25, 0.2, "max", interval=(0.19, 0.3)), False),
+        (Check("brier", 0.25, 0.2, "max", interval=(0.21, 0.3)), True),
+        (Check("missing.chol", 1.0, 0.0, "max"), True),
     ],
 )
-def test_each_metric_is_judged_against_its_limit(metric, value, violated):
-    (check,) = evaluate({metric: value}, LIMITS)
+def test_an_alarm_needs_the_effect_beyond_both_the_floor_and_the_no_change_limit(check, violated):
     assert check.violated is violated
-
-
-def test_quality_is_judged_only_when_it_was_measured():
-    checks = evaluate(
-        {"drift_share": 0.1, "risk_drift": 0.0, "missing_share": 0.0, "rejected_share": 0.0}, LIMITS
-    )
-    assert [check.metric for check in checks] == [
-        "drift_share",
-        "risk_drift",
-        "missing_share",
-        "rejected_share",
-    ]
-
-
-def test_a_minimum_is_violated_below_it_and_a_maximum_above_it():
-    assert Check("roc_auc", 0.7, 0.75, "min").violated
-    assert not Check("brier", 0.2, 0.2, "max").violated
 
 
 def scored(minutes: int, rows: int = 100) -> dict:
@@ -70,7 +60,7 @@ def test_the_window_holds_the_files_scored_after_the_last_judged_one():
     window = select_window(files, last_end=T0 + timedelta(minutes=1))
     assert window.files == files[1:]
     assert (window.start, window.end) == (T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))
-    assert (window.rows_scored, window.rows_rejected) == (200, 2)
+    assert (window.rows_scored, window.rows_rejected, window.rows_total) == (200, 2, 202)
 
 
 def test_an_unjudged_window_is_carried_over_to_the_next_run(settings):
@@ -92,29 +82,153 @@ def test_an_unjudged_window_is_carried_over_to_the_next_run(settings):
 
 
 @pytest.fixture(scope="module")
-def reference():
-    data = load_training_data(REPO_ROOT / "data" / "heart.csv")
-    return data.reference.assign(risk=0.5 + 0.3 * (data.target - 0.5))
+def champion_model(training_data):
+    return build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0).fit(
+        training_data.features, training_data.target
+    )
 
 
-def window_of(frame) -> Window:
-    return Window(start=None, end=T0, files=[{"rows_scored": len(frame), "rows_rejected": 0}])
+@pytest.fixture(scope="module")
+def reference(training_data, champion_model):
+    risk = champion_model.predict_proba(training_data.features)[:, 1]
+    return training_data.reference.assign(risk=risk, oof_risk=risk)
 
 
-def test_a_sample_of_the_reference_does_not_drift(reference):
-    current = reference.sample(400, replace=True, random_state=1)
-    current = current.assign(imputed_features=[[]] * len(current))
-    assessment = assess(reference, current, window_of(current), LIMITS)
+@pytest.fixture(scope="module")
+def no_change(reference):
+    return CalibrationCache(None).source(("heart", "1"), reference, THRESHOLDS.replicates, seed=0)
+
+
+def scored_rows(raw: pd.DataFrame, model) -> tuple[pd.DataFrame, int]:
+    """A window as scoring writes it: accepted rows with their risk, and the rejected count."""
+    rows = validate_rows(raw.reset_index(drop=True), max_missing=4)
+    current = rows.features.assign(**{LABEL: rows.labels})
+    current["risk"] = model.predict_proba(rows.features)[:, 1] if len(current) else []
+    return current, int((~rows.accepted).sum())
+
+
+def judge(reference, current, rejected, no_change) -> Assessment:
+    window = Window(None, T0, [{"rows_scored": len(current), "rows_rejected": rejected}])
+    return assess(reference, current, window, THRESHOLDS, no_change)
+
+
+@pytest.fixture(scope="module")
+def seed_csv():
+    return pd.read_csv(REPO_ROOT / "data" / "heart.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def other_hospitals():
+    path = REPO_ROOT / "data" / "heart_other_hospitals.csv"
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("rows", [50, 200, 2000])
+def test_a_window_resampled_from_the_reference_raises_nothing(
+    rows, reference, champion_model, seed_csv, no_change
+):
+    current, rejected = scored_rows(
+        seed_csv.sample(rows, replace=True, random_state=rows), champion_model
+    )
+    assessment = judge(reference, current, rejected, no_change)
     assert assessment.violations == []
-    assert set(assessment.feature_drift) == set(reference.columns) - {"output", "risk"}
+    assert assessment.calibration_rows == rows
+    names = {check.metric for check in assessment.checks}
+    assert {f"feature_drift.{name}" for name in FEATURE_NAMES} | {"roc_auc", "brier"} <= names
 
 
-def test_other_hospitals_drift_and_quality_is_measured_on_labels(reference):
-    other = load_training_data(REPO_ROOT / "data" / "heart_other_hospitals.csv").reference
-    current = other.assign(risk=0.9 - 0.8 * other["output"], imputed_features=[[]] * len(other))
-    assessment = assess(reference, current, window_of(current), LIMITS)
+def test_the_false_alarm_budget_is_shared_by_the_checks(
+    reference, champion_model, seed_csv, no_change
+):
+    current, rejected = scored_rows(seed_csv.sample(200, random_state=1), champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    data_checks = len(FEATURE_NAMES) + 3  # features, risk, missing share, drift share
+    with_labels = THRESHOLDS.false_alarm_rate / 2  # the other half goes to ROC AUC and Brier
+    assert with_labels / data_checks * 0.8 <= assessment.check_level <= with_labels
+
+
+def test_each_hospital_of_another_country_is_alarmed(
+    reference, champion_model, other_hospitals, no_change
+):
+    for hospital, rows in other_hospitals.groupby("hospital"):
+        current, rejected = scored_rows(rows.drop(columns="hospital"), champion_model)
+        assessment = judge(reference, current, rejected, no_change)
+        assert assessment.violations, hospital
+        assert assessment.rows_labelled == len(current)
+
+
+def test_a_feature_missing_from_every_row_is_a_finding_and_the_other_checks_still_run(
+    reference, champion_model, other_hospitals, no_change
+):
+    switzerland = other_hospitals[other_hospitals["hospital"] == "Switzerland"]
+    current, rejected = scored_rows(switzerland.drop(columns="hospital"), champion_model)
+    assert current["chol"].isna().all()  # cholesterol is never recorded there
+    assessment = judge(reference, current, rejected, no_change)
     violated = {check.metric for check in assessment.violations}
-    assert "drift_share" in violated
-    assert assessment.feature_drift["thalachh"] > 0.5  # exercise tests differ most
-    assert {check.metric for check in assessment.checks} >= {"roc_auc", "brier"}
-    assert assessment.rows_labelled == len(other)
+    assert "missing.chol" in violated
+    assert "feature_drift.chol" not in {check.metric for check in assessment.checks}
+    assert {"missing_share", "risk_drift"} <= {check.metric for check in assessment.checks}
+    assert "chol" not in assessment.column_thresholds
+
+
+def test_a_window_of_rejected_rows_is_judged_on_its_rejections(
+    reference, champion_model, seed_csv, no_change
+):
+    mmol = seed_csv.assign(chol=(seed_csv["chol"].astype(float) / 38.67).round(2).astype(str))
+    current, rejected = scored_rows(mmol, champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    assert current.empty and rejected == len(seed_csv)
+    assert [check.metric for check in assessment.violations] == ["rejected_share"]
+
+
+def test_evidentlys_report_agrees_with_the_checks(
+    reference, champion_model, other_hospitals, no_change, tmp_path
+):
+    current, rejected = scored_rows(other_hospitals.drop(columns="hospital"), champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    snapshot = drift_report(reference, current, assessment, T0)
+    values = {}
+    for metric in snapshot.dict()["metrics"]:
+        kind = metric["config"]["type"]
+        if kind.endswith(":DriftedColumnsCount"):
+            values["drift_share"] = metric["value"]["share"]
+        elif kind.endswith(":ValueDrift"):
+            column = metric["config"]["column"]
+            values["risk_drift" if column == "risk" else f"feature_drift.{column}"] = metric[
+                "value"
+            ]
+    checks = {check.metric: check.value for check in assessment.checks}
+    for metric, value in values.items():
+        assert value == pytest.approx(checks[metric], abs=1e-9), metric
+    html = save_report(snapshot, assessment, tmp_path, Window(None, T0, [])).read_text()
+    assert "heart-batch checks (limits calibrated for" in html and "VIOLATED" in html
+
+
+def test_no_row_scored_gives_no_evidently_report(reference):
+    assessment = Assessment([Check("rejected_share", 1.0, 0.05, "max", 0.0)], 0, 0, 0.01)
+    assert drift_report(reference, pd.DataFrame(), assessment, T0) is None
+
+
+def test_a_sicker_window_moves_the_risk(reference, champion_model, seed_csv, no_change):
+    older = seed_csv.assign(
+        age=(seed_csv["age"].astype(float) + 15).astype(str),
+        cp="0",
+        exng="1",
+    )
+    current, rejected = scored_rows(older.sample(500, replace=True, random_state=0), champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    violated = {check.metric for check in assessment.violations}
+    assert {"risk_drift", "feature_drift.age", "feature_drift.cp"} <= violated
+    assert np.mean(current["risk"]) > np.mean(reference["risk"])
+
+
+def test_quality_checks_carry_the_reference_out_of_fold_baseline(
+    reference, champion_model, seed_csv, no_change
+):
+    current, rejected = scored_rows(seed_csv, champion_model)
+    checks = {
+        check.metric: check for check in judge(reference, current, rejected, no_change).checks
+    }
+    assert checks["roc_auc"].baseline == pytest.approx(checks["roc_auc"].value, abs=0.02)
+    low, high = checks["roc_auc"].interval
+    assert low < checks["roc_auc"].value < high
