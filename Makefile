@@ -52,7 +52,7 @@ monitor: setup ## Judge the rows scored since the last window: drift, quality, a
 evidently-ui: setup ## Serve the Evidently workspace of monitored windows on http://127.0.0.1:8000
 	$(RUN) evidently ui --workspace $(or $(HEART_EVIDENTLY_WORKSPACE),outputs/evidently) --host 127.0.0.1 --port 8000
 
-bench-monitor: setup ## What the monitor reports for a reference sample, a shifted batch, and a 100k-row window
+bench-monitor: setup ## Monitoring's alarm rates by window size against fixed thresholds, Evidently, NannyML-style
 	$(RUN) python -m tests.benchmarks.bench_monitoring
 
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
@@ -67,6 +67,6 @@ lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, fi
 format: setup ## Format the code with black
 	$(RUN) black .
 
-clean: ## Stop `make up` if it runs, then delete local state: stores, outputs, .state (asks nothing)
+clean: ## Stop `make up` if it runs, then delete local state: stores, outputs, .state, .cache (asks nothing)
 	@if [ -d .state/pids ]; then $(RUN) python -m heart_batch.stack down; fi
-	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet .state
+	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet .state .cache

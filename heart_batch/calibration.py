@@ -1,14 +1,14 @@
 """What the monitoring statistics look like when nothing changed, for a window of a given size.
 
-A small window is noisy: 100 rows drawn from the very rows the model was trained on already differ
-from them by a normed Wasserstein distance of 0.1 now and then. So each statistic is computed on
-many *replicates* of "nothing changed": windows of the window's size drawn with replacement from the
-reference rows, each compared with the reference. Rows are drawn whole, so replicates keep the
-correlations between statistics, which the shared false-alarm budget (``family_level``) relies on.
-
-The reference itself is a sample of the population (302 rows for the seed data), and this does not
-account for its own sampling error: at large windows, that is what the checks' floors are for (see
-README, "Monitoring", for the measured effect).
+A small window is noisy: 100 rows drawn from the very population the model was trained on differ
+from the reference by a normed Wasserstein distance of 0.1 now and then. So each statistic is
+computed on many *replicates* of "nothing changed": a window of the window's size and a reference of
+the reference's size, both drawn with replacement from the reference rows. The reference is drawn
+too because it is itself a sample of the population (302 rows for the seed data): comparing windows
+with the fixed reference alone would ignore its own sampling error, and windows of 2,000 rows from
+an unchanged population would then raise an alarm one time in two (see README, "Monitoring"). Rows
+are drawn whole, so replicates keep the correlations between statistics, which the shared
+false-alarm budget (``family_level``) relies on.
 
 Replicates are seeded (seed and window size), so a calibration is reproducible, and computed from
 counts of the reference's distinct values, so their cost does not grow with the window's size.
@@ -91,14 +91,22 @@ class NoChange:
         return float(level)
 
 
-def simulate(reference: pd.DataFrame, window_rows: int, replicates: int, seed: int) -> NoChange:
-    """Draw ``replicates`` windows from the reference rows and compare each with the reference.
+def simulate(
+    reference: pd.DataFrame,
+    window_rows: int,
+    replicates: int,
+    seed: int,
+    resample_reference: bool = True,
+) -> NoChange:
+    """Draw ``replicates`` pairs of (window, reference) from the reference rows and compare them.
 
     Args:
         reference: The champion's reference rows: features (NaN where missing) and ``risk``.
         window_rows: Rows of each replicate window.
         replicates: How many replicates.
         seed: Seed of the draws (combined with ``window_rows``).
+        resample_reference: Draw the reference too (the default); False compares every window with
+            the reference as it is, which ignores its sampling error (for comparison only).
 
     Returns:
         Per replicate: the distance of every column in ``drift.METHODS`` and the share of missing
@@ -109,14 +117,18 @@ def simulate(reference: pd.DataFrame, window_rows: int, replicates: int, seed: i
     uniform = np.full(rows, 1.0 / rows)
     indicators = {name: _value_indicators(reference[name]) for name in METHODS}
     missing_per_row = reference[FEATURE_NAMES].isna().sum(axis=1).to_numpy(dtype=float)
-    reference_counts = {name: onehot.sum(axis=1).T.A for name, (_, onehot) in indicators.items()}
     chunks = []
     for start in range(0, replicates, _CHUNK):
         size = min(_CHUNK, replicates - start)
+        reference_draws = (
+            rng.multinomial(rows, uniform, size=size).T
+            if resample_reference
+            else np.ones((rows, size))
+        )
         window_draws = rng.multinomial(window_rows, uniform, size=size).T
         chunk = {
             name: replicate_distances(
-                values, reference_counts[name], (onehot @ window_draws).T, METHODS[name]
+                values, (onehot @ reference_draws).T, (onehot @ window_draws).T, METHODS[name]
             )
             for name, (values, onehot) in indicators.items()
         }

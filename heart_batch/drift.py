@@ -56,7 +56,7 @@ def replicate_distances(
 
     Args:
         values: Sorted distinct observed values of the reference (one per count column).
-        reference_counts: How often each value is in the reference (one row, or one per replicate).
+        reference_counts: Replicates x values: how often each value is in a resampled reference.
         window_counts: Replicates x values: how often each value is in a resampled window.
         method: The distance.
 

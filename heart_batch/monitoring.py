@@ -239,10 +239,14 @@ def assess(
     if current.empty:
         return Assessment([rejected], 0, 0, thresholds.false_alarm_rate)
     labelled = current.dropna(subset=[LABEL])
-    quality_checks = _quality_checks(reference, labelled, thresholds)
-    budget = thresholds.false_alarm_rate / (2 if quality_checks else 1)
+    observed = [name for name in FEATURE_NAMES if current[name].notna().any()]
+    # Every check gets an equal share of the budget: the data checks pool theirs (min-p).
+    data_checks = len(observed) + 3  # each feature, risk drift, missing share, drift share
+    checks_in_all = data_checks + (2 if _quality_measurable(labelled, thresholds) else 0)
+    share = thresholds.false_alarm_rate / checks_in_all
+    quality_checks = _quality_checks(reference, labelled, thresholds, tail=share)
     size = calibration_size(len(current))
-    drift = _drift_checks(reference, current, no_change(size), thresholds, budget)
+    drift = _drift_checks(reference, current, no_change(size), thresholds, share * data_checks)
     checks = [drift.share, drift.risk, drift.missing_share, rejected, *quality_checks]
     checks += drift.features
     return Assessment(checks, len(labelled), size, drift.level, drift.column_thresholds)
@@ -313,18 +317,23 @@ def _empty_feature_check(name: str, reference: pd.DataFrame) -> Check:
     return Check(MISSING + name, 1.0, float(reference[name].isna().mean()), "max")
 
 
-def _quality_checks(reference, labelled: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
-    """ROC AUC and Brier on labelled rows, each spending a quarter of the false-alarm budget.
+def _quality_measurable(labelled: pd.DataFrame, thresholds: Thresholds) -> bool:
+    """Enough labelled rows, of both classes, to judge the champion's quality."""
+    return len(labelled) >= thresholds.min_labelled_rows and labelled[LABEL].nunique() == 2
+
+
+def _quality_checks(reference, labelled, thresholds: Thresholds, tail: float) -> list[Check]:
+    """ROC AUC and Brier on labelled rows, each alarming by chance with probability ``tail``.
 
     Each check carries the reference's out-of-fold figure as its baseline, for comparison.
     """
-    disease = (labelled[LABEL] == 0).astype(int).to_numpy()
-    if len(labelled) < thresholds.min_labelled_rows or len(np.unique(disease)) < 2:
+    if not _quality_measurable(labelled, thresholds):
         return []
+    disease = (labelled[LABEL] == 0).astype(int).to_numpy()
     quality = measure_quality(
         disease,
         labelled[RISK].to_numpy(),
-        tail=thresholds.false_alarm_rate / 4,
+        tail=tail,
         replicates=thresholds.quality_resamples,
         seed=thresholds.seed,
     )

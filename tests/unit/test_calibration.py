@@ -42,6 +42,12 @@ def test_small_windows_are_noisier_than_large_ones(reference):
         assert small.limit(column, 0.01) > 2 * large.limit(column, 0.01)
 
 
+def test_huge_windows_keep_the_reference_own_sampling_error_in_their_limits(reference):
+    huge, large = (simulate(reference, rows, 1000, seed=1) for rows in (100_000, 2000))
+    for column in ("age", "cp", "risk"):
+        assert huge.limit(column, 0.01) > 0.7 * large.limit(column, 0.01)
+
+
 def test_the_limit_leaves_at_most_the_level_beyond_it():
     no_change = NoChange(100, pd.DataFrame({"x": np.arange(1000) / 1000}))
     limit = no_change.limit("x", 0.01)
