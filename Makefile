@@ -16,7 +16,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: help setup up down status train run monitor test bench bench-monitor evidently-ui lint format clean
+.PHONY: help setup up down status train run monitor test bench bench-monitor bench-retrain evidently-ui lint format clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ evidently-ui: setup ## Serve the Evidently workspace of monitored windows on htt
 
 bench-monitor: setup ## Monitoring's alarm rates by window size against fixed thresholds, Evidently, NannyML-style
 	$(RUN) python -m tests.benchmarks.bench_monitoring
+
+bench-retrain: setup ## Retraining on new labelled rows, 10 seeds: Brier on held-out hospital rows; no churn
+	$(RUN) python -m tests.benchmarks.bench_retraining
 
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
 	$(RUN) python -m tests.benchmarks.bench_scoring

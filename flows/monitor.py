@@ -34,6 +34,7 @@ from heart_batch.monitoring import (
     drift_report,
     read_window,
     save_report,
+    window_sources,
 )
 from heart_batch.registry import (
     ChampionReference,
@@ -170,7 +171,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     )
     if assessment.violations:
         _alert(settings, store, run_id, outcome, (assessment, window, model))
-        _retrain(settings, store, run_id, outcome)
+        _retrain(settings, store, run_id, outcome, (assessment, window))
     _publish(outcome, assessment, model, settings)
     if outcome.problems:
         raise RuntimeError("; ".join(outcome.problems))
@@ -248,8 +249,13 @@ def _send(settings, store: MonitorStore, run, message: tuple[str, str], outcome)
     outcome.alert_sent = True
 
 
-def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome: MonitoringOutcome):
-    """Run the training deployment unless disabled or inside the cooldown."""
+def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, found) -> None:
+    """Run the training deployment unless disabled or inside the cooldown.
+
+    The run is told what was found: the window and its violations, and the window's files as the
+    sources the promotion gate should look at.
+    """
+    assessment, window = found
     logger = get_run_logger()
     if not settings.train_deployment:
         store.record_trigger(run_id, None, "retraining disabled (HEART_TRAIN_DEPLOYMENT empty)")
@@ -261,7 +267,15 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome: Moni
         store.record_trigger(run_id, None, note)
         return
     try:
-        training = run_deployment(name=settings.train_deployment, timeout=0)
+        training = run_deployment(
+            name=settings.train_deployment,
+            parameters={
+                "trigger": f"monitoring window {window.key}: "
+                + ", ".join(check.metric for check in assessment.violations),
+                "flagged_sources": window_sources(window),
+            },
+            timeout=0,
+        )
     except ObjectNotFound:
         problem = _missing_deployment(settings.train_deployment)
     except Exception as error:  # pylint: disable=broad-exception-caught

@@ -1,4 +1,4 @@
-"""Nightly training: tune, log to MLflow, register, promote only a better model."""
+"""Nightly training: tune, judge the contenders on today's data, register, promote the better."""
 
 from dataclasses import dataclass
 
@@ -9,10 +9,17 @@ from prefect.artifacts import create_markdown_artifact
 from heart_batch.data import TrainingData, load_current_training_data
 from heart_batch.evaluation import CvPlan
 from heart_batch.model import MODEL_FAMILIES
-from heart_batch.registry import promotion_gate, register_candidate
+from heart_batch.promotion import Tolerances, decision_table
+from heart_batch.registry import register_candidate
 from heart_batch.settings import Settings
 from heart_batch.tracking import configure_tracking, git_commit
-from heart_batch.training import Candidate, ChampionScores, evaluate_champion, train_candidate
+from heart_batch.training import (
+    Candidate,
+    GateInputs,
+    Incumbent,
+    load_incumbent,
+    train_candidate,
+)
 
 
 @dataclass(frozen=True)
@@ -31,41 +38,29 @@ def load_data(settings: Settings) -> TrainingData:
     return load_current_training_data(settings)
 
 
+@task(retries=2, retry_delay_seconds=5)
+def load_champion_as_deployed(settings: Settings) -> Incumbent | None:
+    """The deployed champion, its reference and what it was trained on (None if none yet)."""
+    return load_incumbent(MlflowClient(), settings.model_name)
+
+
 @task
-def tune_and_log(
+def tune_and_judge(
     data: TrainingData,
     plan: CvPlan,
-    max_evals: int,
-    families: list[str],
-    settings: Settings,
-    experiment_id: str,
+    search: tuple[int, list[str]],
+    incumbent: Incumbent | None,
+    gate: GateInputs,
+    run: tuple[str, str],
 ) -> Candidate:
-    """Search, fit and log the candidate in one MLflow run."""
-    return train_candidate(
-        data,
-        plan,
-        max_evals,
-        families,
-        experiment_id=experiment_id,
-        code_version=git_commit(settings.home),
-    )
+    """Search, judge new, refresh and incumbent, fit and log the challenger in one MLflow run."""
+    return train_candidate(data, plan, search, run, incumbent, gate)
 
 
 @task(retries=2, retry_delay_seconds=5)
-def score_champion(settings: Settings, data: TrainingData, plan: CvPlan) -> ChampionScores | None:
-    """Re-evaluate the current champion on the candidate's data and folds."""
-    return evaluate_champion(MlflowClient(), settings.model_name, data, plan)
-
-
-@task(retries=2, retry_delay_seconds=5)
-def register(settings: Settings, candidate: Candidate, champion: ChampionScores | None):
-    """Register the candidate as champion or challenger."""
-    decision = promotion_gate(
-        candidate.scores,
-        champion.scores if champion else None,
-        min_auc_gain=settings.min_auc_gain,
-        max_brier_increase=settings.max_brier_increase,
-    )
+def register(settings: Settings, candidate: Candidate) -> TrainingOutcome:
+    """Register the challenger as champion or challenger, as the gate decided."""
+    decision = candidate.decision
     version = register_candidate(
         MlflowClient(), settings.model_name, candidate.model_uri, candidate.run_id, decision
     )
@@ -73,14 +68,16 @@ def register(settings: Settings, candidate: Candidate, champion: ChampionScores 
 
 
 @flow(name="train-heart-risk")
-def train(
+def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     max_evals: int | None = None,
     seed: int | None = None,
     families: list[str] | None = None,
     cv_folds: int | None = None,
     cv_repeats: int | None = None,
+    trigger: str = "",
+    flagged_sources: list[str] | None = None,
 ) -> TrainingOutcome:
-    """Train a calibrated heart-disease risk model and promote it if it beats the champion.
+    """Train a calibrated heart-disease risk model and promote it if it should serve.
 
     Args:
         max_evals: Hyperopt trials (default HEART_MAX_EVALS).
@@ -89,6 +86,9 @@ def train(
             gradient_boosting).
         cv_folds: Folds per cross-validation repeat (default HEART_CV_FOLDS).
         cv_repeats: Cross-validation repeats (default HEART_CV_REPEATS).
+        trigger: Why this run was started, when monitoring started it (recorded on the run).
+        flagged_sources: Data sources monitoring found drifting: a challenger that improves their
+            Brier score, and is no worse pooled, is promoted.
     """
     settings = Settings()
     logger = get_run_logger()
@@ -98,6 +98,8 @@ def train(
         repeats=cv_repeats or settings.cv_repeats,
         seed=settings.seed if seed is None else seed,
     )
+    if trigger:
+        logger.info("Started by monitoring: %s", trigger)
     data = load_data(settings)
     logger.info(
         "Training on %d rows from %s (%d duplicates dropped, %d rejected), %s",
@@ -107,45 +109,51 @@ def train(
         data.rejected,
         plan,
     )
-    candidate = tune_and_log(
-        data,
-        plan,
-        max_evals or settings.max_evals,
-        list(families or MODEL_FAMILIES),
-        settings,
-        experiment_id,
+    incumbent = load_champion_as_deployed(settings)
+    gate = GateInputs(
+        Tolerances(
+            min_auc_gain=settings.min_auc_gain,
+            max_auc_loss=settings.max_auc_loss,
+            max_brier_increase=settings.max_brier_increase,
+            min_source_rows=settings.min_source_rows,
+        ),
+        tuple(flagged_sources or ()),
+        trigger,
     )
-    champion = score_champion(settings, data, plan)
-    outcome = register(settings, candidate, champion)
+    search = (max_evals or settings.max_evals, list(families or MODEL_FAMILIES))
+    run = (experiment_id, git_commit(settings.home))
+    candidate = tune_and_judge(data, plan, search, incumbent, gate, run)
+    outcome = register(settings, candidate)
     logger.info("Version %s is %s: %s", outcome.version, outcome.alias, outcome.reason)
     create_markdown_artifact(
         key="training-result",
-        markdown=_summary(settings.model_name, candidate, champion, outcome),
+        markdown=_summary(settings.model_name, candidate, incumbent, outcome, trigger),
         description=f"{settings.model_name} v{outcome.version}: {outcome.alias}",
     )
     return outcome
 
 
-def _summary(
-    name: str, candidate: Candidate, champion: ChampionScores | None, outcome: TrainingOutcome
-) -> str:
-    rows = [
-        ("candidate", f"v{outcome.version}", candidate.scores),
-        *([("champion before", f"v{champion.version}", champion.scores)] if champion else []),
+def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) -> str:
+    scores = candidate.scores
+    lines = [
+        f"# Training of `{name}`",
+        "",
+        f"**Version {outcome.version} → `{outcome.alias}`**: {outcome.reason}",
+        "",
+        f"Challenger: {candidate.configuration}, best of {candidate.trials} trials searched. "
+        f"Cross-validated ROC AUC {scores.roc_auc:.4f} ± {scores.roc_auc_std:.4f}, "
+        f"Brier {scores.brier:.4f}, accuracy {scores.accuracy:.3f}.",
+        "",
+        f"Incumbent: {f'v{incumbent.version}' if incumbent else 'none'}. "
+        "Every contender judged by its out-of-sample risk of every current row:",
+        "",
+        decision_table(candidate.contenders),
+        "",
+        f"MLflow run `{outcome.run_id}`",
     ]
-    table = "\n".join(
-        f"| {role} | {version} | {s.roc_auc:.4f} ± {s.roc_auc_std:.4f} | {s.brier:.4f} "
-        f"| {s.accuracy:.3f} |"
-        for role, version, s in rows
-    )
-    return (
-        f"# Training of `{name}`\n\n"
-        f"**Version {outcome.version} → `{outcome.alias}`**: {outcome.reason}\n\n"
-        f"Best of {candidate.trials} trials: `{candidate.params}`\n\n"
-        f"MLflow run `{outcome.run_id}`\n\n"
-        "| model | version | ROC AUC (CV) | Brier | accuracy |\n|---|---|---|---|---|\n"
-        f"{table}\n"
-    )
+    if trigger:
+        lines[1:1] = ["", f"Started by monitoring: {trigger}"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ class TrainingData:
         features: float64 features in contract order, NaN where missing.
         target: 1 = angiographic heart disease (P(output == 0) is what the model predicts).
         sources: Where the rows came from (file name -> row count), logged with the run.
+        row_sources: The source of each row, for figures per source.
         checksums: SHA-256 of each source file.
         dropped_duplicates: Exact duplicate rows removed.
         rejected: Rows that broke the contract and were left out.
@@ -28,6 +29,7 @@ class TrainingData:
     features: pd.DataFrame
     target: pd.Series
     sources: dict[str, int]
+    row_sources: pd.Series
     checksums: dict[str, str]
     dropped_duplicates: int
     rejected: int
@@ -68,6 +70,7 @@ def load_training_data(
         features=deduplicated[FEATURE_NAMES],
         target=disease_target(deduplicated[LABEL]),
         sources=deduplicated["source"].value_counts(sort=False).to_dict(),
+        row_sources=deduplicated["source"],
         checksums={name: file_checksum(files[name]) for name in parts},
         dropped_duplicates=len(table) - len(deduplicated),
         rejected=int((~rows.accepted).sum()),

@@ -25,6 +25,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from heart_batch.calibration import MISSING_SHARE, NoChange, calibration_size
 from heart_batch.drift import METHODS, RISK, column_distance
 from heart_batch.quality import measure_quality
+from heart_batch.registry import OUT_OF_FOLD_RISK
 from heart_batch.schema import FEATURE_NAMES, LABEL
 from heart_batch.settings import Settings
 
@@ -35,8 +36,6 @@ FEATURE_DRIFT = "feature_drift."
 """Prefix of the per-feature drift checks, e.g. ``feature_drift.age``."""
 MISSING = "missing."
 """Prefix of the check of a feature with no value at all in the window, e.g. ``missing.chol``."""
-OUT_OF_FOLD_RISK = "oof_risk"
-"""Reference column: the out-of-fold risk of cross-validation, the baseline of quality metrics."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +205,11 @@ def read_window(window: Window) -> pd.DataFrame:
             frame[LABEL] = np.nan
         frames.append(frame[[*FEATURE_NAMES, RISK, LABEL]])
     return pd.concat(frames, ignore_index=True)
+
+
+def window_sources(window: Window) -> list[str]:
+    """The window's files as training names its data sources (the predictions files)."""
+    return [Path(record["predictions_path"]).name for record in window.files]
 
 
 NoChangeSource = Callable[[int], NoChange]

@@ -10,12 +10,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from sklearn.pipeline import Pipeline
 
-from heart_batch.evaluation import CvScores
-
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 """Where a training run keeps the rows monitoring compares new data with."""
+OUT_OF_FOLD_RISK = "oof_risk"
+"""Reference column: the out-of-fold risk of the model's cross-validation (older references keep
+it in ``risk``, which now holds the model's own prediction, as in production)."""
 
 
 class NoChampionError(RuntimeError):
@@ -38,7 +39,7 @@ class Champion:
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Outcome of the promotion gate, with the reason in words."""
+    """Outcome of the promotion gate (``heart_batch.promotion``), with the reason in words."""
 
     promote: bool
     reason: str
@@ -103,34 +104,6 @@ def load_reference(version: ModelVersion) -> pd.DataFrame:
             f"Model version {version.version} has no reference data at {uri}: it was not trained "
             "by heart-batch's train flow. Retrain (`make train`) to give the champion one."
         ) from error
-
-
-def promotion_gate(
-    challenger: CvScores,
-    champion: CvScores | None,
-    min_auc_gain: float = 0.0,
-    max_brier_increase: float = 0.01,
-) -> PromotionDecision:
-    """Decide whether a challenger replaces the champion; both scored on the same folds.
-
-    The challenger must have a strictly higher ROC AUC (by more than ``min_auc_gain``) and a Brier
-    score no more than ``max_brier_increase`` worse. A tie keeps the champion.
-    """
-    if champion is None:
-        return PromotionDecision(True, "no champion yet: the first model becomes champion")
-    gain = challenger.roc_auc - champion.roc_auc
-    brier_increase = challenger.brier - champion.brier
-    figures = (
-        f"ROC AUC {challenger.roc_auc:.4f} vs champion {champion.roc_auc:.4f}, "
-        f"Brier {challenger.brier:.4f} vs {champion.brier:.4f}"
-    )
-    if gain <= min_auc_gain:
-        return PromotionDecision(False, f"ROC AUC gain {gain:+.4f} <= {min_auc_gain} ({figures})")
-    if brier_increase > max_brier_increase:
-        return PromotionDecision(
-            False, f"Brier worse by {brier_increase:.4f} > {max_brier_increase} ({figures})"
-        )
-    return PromotionDecision(True, f"beats the champion ({figures})")
 
 
 def register_candidate(

@@ -41,10 +41,16 @@ class Settings(BaseSettings):
     cv_folds: int = Field(5, ge=2, description="Stratified folds per cross-validation repeat.")
     cv_repeats: int = Field(5, ge=1, description="Repeats of the cross-validation.")
     min_auc_gain: float = Field(
-        0.0, ge=0.0, description="ROC AUC a challenger must gain over the champion (strictly more)."
+        0.0, ge=0.0, description="ROC AUC gain over the champion that counts as better."
     )
     max_brier_increase: float = Field(
         0.01, ge=0.0, description="Brier score a challenger may lose against the champion."
+    )
+    max_auc_loss: float = Field(
+        0.005, ge=0.0, description="ROC AUC a challenger may lose against the champion."
+    )
+    min_source_rows: int = Field(
+        30, ge=2, description="Labelled rows a data source needs for figures of its own."
     )
 
     input_dir: Path = Field(Path("input"), description="Folder that hospitals drop CSV files into.")

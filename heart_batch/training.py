@@ -1,96 +1,227 @@
-"""One training run: search, fit the best pipeline on all rows, log everything a reviewer needs."""
+"""One training run: search, judge the contenders, fit and log the challenger with its evidence."""
 
 import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import infer_signature
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from heart_batch.data import TrainingData
-from heart_batch.evaluation import CvPlan, CvScores, cross_validate
+from heart_batch.evaluation import CvPlan, CvScores, Evaluation, cross_validate
 from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
 from heart_batch.plots import calibration_figure, roc_figure
-from heart_batch.registry import REFERENCE_ARTIFACT, champion_version, load_champion
+from heart_batch.promotion import (
+    INCUMBENT,
+    NEW,
+    REFRESH,
+    Contender,
+    Decision,
+    Tolerances,
+    contender,
+    decide,
+    decision_table,
+    incumbent_risk,
+)
+from heart_batch.registry import (
+    OUT_OF_FOLD_RISK,
+    REFERENCE_ARTIFACT,
+    champion_version,
+    load_champion,
+    load_reference,
+)
 from heart_batch.schema import FEATURES
 from heart_batch.tuning import tune
+
+_CHECKSUM_TAG = "data_sha256."
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The deployed champion, as the promotion gate needs it."""
+
+    version: str
+    model: Pipeline
+    reference: pd.DataFrame
+    data_checksums: dict[str, str]
+    """SHA-256 of each source it was trained on, to tell whether the data changed since."""
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What the promotion gate weighs besides the figures: tolerances and the trigger."""
+
+    tolerances: Tolerances
+    flagged_sources: tuple[str, ...] = ()
+    trigger: str = ""
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A trained, logged model that has not been judged yet."""
+    """The challenger, trained and logged, with the gate's decision about it."""
 
     run_id: str
     model_uri: str
-    params: dict[str, Any]
+    configuration: str
     scores: CvScores
     trials: int
+    decision: Decision
+    contenders: list[Contender]
 
 
-@dataclass(frozen=True)
-class ChampionScores:
-    """The current champion re-evaluated on the candidate's data and folds."""
-
-    version: str
-    scores: CvScores
+def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
+    """The champion, its reference and the checksums of its training data; None if none yet."""
+    version = champion_version(client, name)
+    if version is None:
+        return None
+    tags = client.get_run(version.run_id).data.tags
+    return Incumbent(
+        version=str(version.version),
+        model=load_champion(client, name).model,
+        reference=load_reference(version),
+        data_checksums={
+            key.removeprefix(_CHECKSUM_TAG): value
+            for key, value in tags.items()
+            if key.startswith(_CHECKSUM_TAG)
+        },
+    )
 
 
 def train_candidate(
     data: TrainingData,
     plan: CvPlan,
-    max_evals: int,
-    families: list[str],
-    experiment_id: str,
-    code_version: str,
+    search: tuple[int, list[str]],
+    run: tuple[str, str],
+    incumbent: Incumbent | None,
+    gate: GateInputs,
 ) -> Candidate:
-    """Tune, fit on all rows and log the model with its evidence in one parent MLflow run."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as run:
-        _log_inputs(data, plan, max_evals, families, code_version)
-        search = tune(data, plan, max_evals, families)
-        model = build_pipeline(search.params, plan.seed).fit(data.features, data.target)
-        fitted_risk = model.predict_proba(data.features)[:, 1]
-        mlflow.log_params({f"best.{key}": value for key, value in search.params.items()})
-        mlflow.log_metrics(search.evaluation.scores.as_metrics())
-        disease, risk = data.target.to_numpy(), search.evaluation.out_of_fold_risk
-        mlflow.log_figure(calibration_figure(disease, risk), "plots/calibration.png")
-        mlflow.log_figure(roc_figure(disease, risk), "plots/roc.png")
-        _log_reference(data.reference.assign(risk=fitted_risk, oof_risk=risk))
-        model_info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(data.features, fitted_risk),
-            input_example=data.features.dropna().head(3),
-            pyfunc_predict_fn="predict_proba",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    """Tune, judge the contenders, then fit and log the challenger in one parent MLflow run.
+
+    Args:
+        data: The current training data.
+        plan: The cross-validation every contender is judged by.
+        search: Hyperopt trials and model families.
+        run: The experiment id and the code version to record.
+        incumbent: The deployed champion, or None.
+        gate: Tolerances, and the sources monitoring flagged.
+    """
+    experiment_id, code_version = run
+    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
+        _log_inputs(data, plan, search, code_version, gate)
+        result = tune(data, plan, *search)
+        refitted = {NEW: (build_pipeline(result.params, plan.seed), result.evaluation)}
+        if incumbent is not None:
+            configuration = clone(incumbent.model)
+            evaluation = cross_validate(configuration, data.features, data.target, plan)
+            refitted[REFRESH] = (configuration, evaluation)
+        same_data = incumbent is not None and incumbent.data_checksums == data.checksums
+        contenders = _contenders(data, refitted, incumbent, same_data, gate.tolerances)
+        decision = decide(
+            [c for c in contenders if c.name != INCUMBENT],
+            next((c for c in contenders if c.name == INCUMBENT), None),
+            same_data,
+            list(gate.flagged_sources),
+            gate.tolerances,
         )
+        configuration, evaluation = refitted[decision.challenger]
+        model = clone(configuration).fit(data.features, data.target)
+        configuration = _log_challenger(decision, result.params, incumbent)
+        model_uri = _log_model_and_evidence(model, data, evaluation)
+        _log_decision(contenders, decision)
     return Candidate(
-        run_id=run.info.run_id,
-        model_uri=model_info.model_uri,
-        params=search.params,
-        scores=search.evaluation.scores,
-        trials=search.trials,
+        run_id=parent.info.run_id,
+        model_uri=model_uri,
+        configuration=configuration,
+        scores=evaluation.scores,
+        trials=result.trials,
+        decision=decision,
+        contenders=contenders,
     )
 
 
-def evaluate_champion(
-    client: MlflowClient, name: str, data: TrainingData, plan: CvPlan
-) -> ChampionScores | None:
-    """Cross-validate the champion's configuration on the same data and folds, if there is one."""
-    if champion_version(client, name) is None:
-        return None
-    champion = load_champion(client, name)
-    scores = cross_validate(champion.model, data.features, data.target, plan).scores
-    return ChampionScores(version=champion.version, scores=scores)
+def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, tolerances):
+    """Each contender's figures from its out-of-sample risk of every current row.
+
+    On unchanged data, refitting the champion's configuration gives the champion itself: its
+    figures are then the refresh's, on the very folds of the search's best, so that a tie is a tie
+    and not fold noise.
+    """
+    risks = {name: evaluation.out_of_fold_risk for name, (_, evaluation) in refitted.items()}
+    if same_data:
+        risks[INCUMBENT] = risks.pop(REFRESH)
+    elif incumbent is not None:
+        risks[INCUMBENT] = incumbent_risk(
+            incumbent.model, incumbent.reference, data.features, data.target
+        )
+    return [
+        contender(name, data.target, data.row_sources, risk, tolerances.min_source_rows)
+        for name, risk in risks.items()
+    ]
 
 
-def _log_inputs(
-    data: TrainingData, plan: CvPlan, max_evals: int, families: list[str], code_version: str
-) -> None:
+def _log_challenger(decision: Decision, params: dict, incumbent: Incumbent | None) -> str:
+    """Record which configuration the challenger is (the search's best, or the champion's)."""
+    mlflow.log_params({f"best.{key}": value for key, value in params.items()})
+    if decision.challenger == REFRESH:
+        configuration = f"champion v{incumbent.version}'s configuration, refitted"
+    else:
+        configuration = f"the search's best: {params}"
+    mlflow.set_tag("challenger", configuration)
+    return configuration
+
+
+def _log_model_and_evidence(model: Pipeline, data: TrainingData, evaluation: Evaluation) -> str:
+    """The challenger's CV figures, plots, reference and the model itself; returns its URI."""
+    fitted_risk = model.predict_proba(data.features)[:, 1]
+    mlflow.log_metrics(evaluation.scores.as_metrics())
+    disease, risk = data.target.to_numpy(), evaluation.out_of_fold_risk
+    mlflow.log_figure(calibration_figure(disease, risk), "plots/calibration.png")
+    mlflow.log_figure(roc_figure(disease, risk), "plots/roc.png")
+    _log_reference(data.reference.assign(risk=fitted_risk, **{OUT_OF_FOLD_RISK: risk}))
+    model_info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(data.features, fitted_risk),
+        input_example=data.features.dropna().head(3),
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    )
+    return model_info.model_uri
+
+
+def _log_decision(contenders: list[Contender], decision: Decision) -> None:
+    """The contenders' figures as metrics and as a table, and the decision in one sentence.
+
+    Metrics: ``gate.<contender>.<metric>`` pooled, ``gate.<contender>.<source>.<metric>`` per file.
+    """
+    for candidate in contenders:
+        figures = {"": candidate.pooled} | {
+            f"{source}.": f for source, f in candidate.by_source.items()
+        }
+        for prefix, values in figures.items():
+            mlflow.log_metrics(
+                {
+                    f"gate.{candidate.name}.{prefix}roc_auc": values.roc_auc,
+                    f"gate.{candidate.name}.{prefix}brier": values.brier,
+                }
+            )
+    table = decision_table(contenders)
+    mlflow.log_text(f"{table}\n\n{decision.reason}\n", "promotion/contenders.md")
+    mlflow.set_tag("promotion.decision", decision.reason)
+
+
+def _log_inputs(data: TrainingData, plan: CvPlan, search, code_version: str, gate) -> None:
+    max_evals, families = search
     mlflow.set_tag("git_commit", code_version)
+    if gate.trigger:
+        mlflow.set_tag("trigger", gate.trigger)
+        mlflow.set_tag("trigger.sources", ", ".join(gate.flagged_sources))
     mlflow.set_tag(
         "data_sources", ", ".join(f"{name}={rows}" for name, rows in data.sources.items())
     )
@@ -107,7 +238,7 @@ def _log_inputs(
         }
     )
     for source, checksum in data.checksums.items():
-        mlflow.set_tag(f"data_sha256.{source}", checksum)
+        mlflow.set_tag(f"{_CHECKSUM_TAG}{source}", checksum)
     mlflow.log_dict({"rows": data.sources, "sha256": data.checksums}, "data/sources.json")
     mlflow.log_dict(
         {"features": [dataclasses.asdict(feature) for feature in FEATURES]},

@@ -48,8 +48,13 @@ from sqlalchemy import create_engine, text
 
 from heart_batch.calibration import CalibrationCache, calibration_size, simulate
 from heart_batch.drift import METHODS, RISK, column_distance
-from heart_batch.monitoring import OUT_OF_FOLD_RISK, Thresholds, Window, assess
-from heart_batch.registry import load_champion, load_reference, require_champion
+from heart_batch.monitoring import Thresholds, Window, assess
+from heart_batch.registry import (
+    OUT_OF_FOLD_RISK,
+    load_champion,
+    load_reference,
+    require_champion,
+)
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from heart_batch.settings import Settings
 from heart_batch.tracking import connect

@@ -106,6 +106,11 @@ def test_a_shifted_batch_alerts_once_and_retrains_once_per_cooldown(
     assert "VIOLATED" in body and outcome.report_path in body
     (training,) = training_runs(train_deployment)
     assert str(training.id) == outcome.training_flow_run_id
+    # The training run is told what monitoring found: the window, its violations, its files.
+    assert training.parameters["trigger"].startswith("monitoring window ")
+    assert "feature_drift.thalachh" in training.parameters["trigger"]
+    (predictions,) = settings.output_dir.glob("predictions_hungary_va_*.parquet")
+    assert training.parameters["flagged_sources"] == [predictions.name]
 
     runs, metrics = monitoring_rows(settings)
     assert runs[0]["alert_sent"] and runs[0]["training_flow_run_id"] == str(training.id)

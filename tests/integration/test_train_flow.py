@@ -5,12 +5,15 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from flows.score import score
 from flows.train import train
 from heart_batch.registry import CHALLENGER, CHAMPION, REFERENCE_ARTIFACT, load_champion
+from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 QUICK = {"cv_folds": 3, "cv_repeats": 1}
+OTHER_HOSPITALS = REPO_ROOT / "data" / "heart_other_hospitals.csv"
 
 
 def sicker(profile: pd.DataFrame) -> pd.DataFrame:
@@ -74,9 +77,37 @@ def test_a_worse_model_is_registered_as_challenger_only(first_training, settings
     second = train(max_evals=1, families=["gradient_boosting"], seed=4, **QUICK)
     client = MlflowClient()
     assert (second.version, second.alias) == ("2", CHALLENGER)
-    assert "ROC AUC gain -" in second.reason
+    assert "unchanged data" in second.reason or "worse beyond tolerance" in second.reason
     assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == "1"
     tags = client.get_run(second.run_id).data.tags
     assert tags["promotion.alias"] == CHALLENGER
     assert tags["promotion.reason"] == second.reason
     assert first_training.version == "1"
+
+
+def test_new_labelled_rows_deploy_the_champion_configuration_refitted_on_them(
+    first_training, settings
+):  # pylint: disable=unused-argument
+    """The search finds the champion's configuration again; only the refresh has seen new rows."""
+    settings.input_dir.mkdir()
+    other = pd.read_csv(OTHER_HOSPITALS, dtype=str, keep_default_na=False)
+    other.drop(columns="hospital").iloc[:300].to_csv(settings.input_dir / "ward.csv", index=False)
+    assert [f.status for f in score(settle_seconds=0).files] == ["scored"]
+    (predictions,) = [path.name for path in settings.output_dir.glob("predictions_ward_*.parquet")]
+
+    second = train(
+        max_evals=3,
+        families=["logistic_regression"],
+        trigger="monitoring window w1: risk_drift",
+        flagged_sources=[predictions],
+        **QUICK,
+    )
+    assert (second.version, second.alias) == ("2", CHAMPION)
+    tags = MlflowClient().get_run(second.run_id).data.tags
+    assert tags["challenger"] == "champion v1's configuration, refitted"
+    assert tags["promotion.reason"] == second.reason
+    assert tags["trigger"] == "monitoring window w1: risk_drift"
+    assert tags["trigger.sources"] == predictions
+    table = mlflow.artifacts.load_text(f"runs:/{second.run_id}/promotion/contenders.md")
+    assert all(f"| {name} |" in table for name in ("new", "refresh", "incumbent"))
+    assert predictions in table  # its own column: 300 labelled rows

@@ -1,9 +1,8 @@
-"""Champion lookup and the promotion gate, against a temporary SQLite MLflow store."""
+"""Champion lookup and registration, against a temporary SQLite MLflow store."""
 
 import pytest
 from mlflow import MlflowClient
 
-from heart_batch.evaluation import CvScores
 from heart_batch.registry import (
     CHALLENGER,
     CHAMPION,
@@ -13,40 +12,10 @@ from heart_batch.registry import (
     NoReferenceError,
     load_champion,
     load_champion_reference,
-    promotion_gate,
     register_candidate,
 )
 from heart_batch.tracking import configure_tracking
 from tests.conftest import log_logistic_model
-
-CHAMPION_SCORES = CvScores(roc_auc=0.91, roc_auc_std=0.03, brier=0.12, accuracy=0.84)
-
-
-def scores(roc_auc: float, brier: float) -> CvScores:
-    """Scores that differ from the champion's in AUC and Brier only."""
-    return CvScores(roc_auc=roc_auc, roc_auc_std=0.03, brier=brier, accuracy=0.84)
-
-
-@pytest.mark.parametrize(
-    ("challenger", "champion", "promote", "reason"),
-    [
-        (scores(0.90, 0.13), None, True, "no champion yet"),
-        (scores(0.92, 0.12), CHAMPION_SCORES, True, "beats the champion"),
-        (scores(0.90, 0.12), CHAMPION_SCORES, False, "ROC AUC gain -0.0100"),
-        (scores(0.91, 0.12), CHAMPION_SCORES, False, "ROC AUC gain +0.0000"),
-        (scores(0.92, 0.14), CHAMPION_SCORES, False, "Brier worse by 0.0200"),
-    ],
-    ids=["no-champion", "better", "worse", "equal", "better-auc-worse-brier"],
-)
-def test_promotion_gate(challenger, champion, promote, reason):
-    decision = promotion_gate(challenger, champion, min_auc_gain=0.0, max_brier_increase=0.01)
-    assert decision.promote is promote
-    assert reason in decision.reason
-
-
-def test_a_gain_within_the_margin_does_not_promote():
-    decision = promotion_gate(scores(0.915, 0.12), CHAMPION_SCORES, min_auc_gain=0.01)
-    assert not decision.promote
 
 
 @pytest.fixture
