@@ -250,7 +250,9 @@ def assess(
     share = thresholds.false_alarm_rate / checks_in_all
     quality_checks = _quality_checks(reference, labelled, thresholds, tail=share)
     size = calibration_size(len(current))
-    drift = _drift_checks(reference, current, no_change(size), thresholds, share * data_checks)
+    drift = _drift_checks(
+        (reference, current, observed), no_change(size), thresholds, share * data_checks
+    )
     checks = [drift.share, drift.risk, drift.missing_share, rejected, *quality_checks]
     checks += drift.features
     return Assessment(checks, len(labelled), size, drift.level, drift.column_thresholds)
@@ -266,12 +268,13 @@ class _DriftChecks:
     level: float
 
 
-def _drift_checks(reference, current, no_change: NoChange, thresholds, budget) -> _DriftChecks:
+def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChecks:
     """Per-feature drift, drift share, risk drift and missing share against their no-change limits.
 
-    A feature with no value in the window cannot drift: it is its own check instead (``missing.``).
+    ``frames`` are the reference, the window and the features observed in it. A feature with no
+    value in the window cannot drift: it is its own check instead (``missing.``).
     """
-    observed = [name for name in FEATURE_NAMES if current[name].notna().any()]
+    reference, current, observed = frames
     empty = [name for name in FEATURE_NAMES if name not in observed]
     distances = {
         name: column_distance(reference[name], current[name], METHODS[name])
