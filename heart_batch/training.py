@@ -117,9 +117,11 @@ def train_candidate(
         result = tune(data, plan, *search)
         refitted = {NEW: (build_pipeline(result.params, plan.seed), result.evaluation)}
         if incumbent is not None:
-            configuration = clone(incumbent.model)
-            evaluation = cross_validate(configuration, data.features, data.target, plan)
-            refitted[REFRESH] = (configuration, evaluation)
+            champion_configuration = clone(incumbent.model)
+            refitted[REFRESH] = (
+                champion_configuration,
+                cross_validate(champion_configuration, data.features, data.target, plan),
+            )
         same_data = incumbent is not None and incumbent.data_checksums == data.checksums
         contenders = _contenders(data, refitted, incumbent, same_data, gate.tolerances)
         decision = decide(
@@ -129,15 +131,15 @@ def train_candidate(
             list(gate.flagged_sources),
             gate.tolerances,
         )
-        configuration, evaluation = refitted[decision.challenger]
-        model = clone(configuration).fit(data.features, data.target)
-        configuration = _log_challenger(decision, result.params, incumbent)
+        pipeline, evaluation = refitted[decision.challenger]
+        model = clone(pipeline).fit(data.features, data.target)
+        description = _log_challenger(decision, result.params, incumbent)
         model_uri = _log_model_and_evidence(model, data, evaluation)
         _log_decision(contenders, decision)
     return Candidate(
         run_id=parent.info.run_id,
         model_uri=model_uri,
-        configuration=configuration,
+        configuration=description,
         scores=evaluation.scores,
         trials=result.trials,
         decision=decision,
