@@ -11,7 +11,7 @@ from hyperopt import hp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -111,6 +111,7 @@ def _preprocessor() -> ColumnTransformer:
                 ),
                 nominal,
             ),
+            ("missing", MissingIndicator(error_on_new=False), [f.name for f in FEATURES]),
         ]
     )
 

@@ -49,3 +49,16 @@ def test_quantised_parameters_become_integers():
     )
     assert (params["max_iter"], params["max_depth"]) == (75, 2)
     assert isinstance(params["max_iter"], int)
+
+
+def test_missing_values_are_features_and_new_gaps_do_not_break_scoring(training_data):
+    features = training_data.features.fillna(training_data.features.median())
+    features.loc[features.index[:60], "thall"] = np.nan  # a gap that training sees
+    model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
+    model.fit(features, training_data.target)
+    indicators = model.named_steps["preprocess"].named_transformers_["missing"]
+    assert list(indicators.features_) == [list(features.columns).index("thall")]
+    patient = features.iloc[[100]].assign(chol=np.nan)  # a gap training never saw
+    with_gap = model.predict_proba(patient.assign(thall=np.nan))[:, 1]
+    without = model.predict_proba(patient.assign(thall=2.0))[:, 1]
+    assert 0 < with_gap[0] < 1 and with_gap[0] != pytest.approx(without[0])
