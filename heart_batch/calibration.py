@@ -50,10 +50,6 @@ class NoChange:
     window_rows: int
     statistics: pd.DataFrame
 
-    def tail_share(self, column: str, value: float) -> float:
-        """Share of no-change replicates at least as extreme as ``value`` (an empirical p-value)."""
-        return float(np.mean(self.statistics[column].to_numpy() >= value))
-
     def limit(self, column: str, level: float) -> float:
         """The value above which a statistic is rarer than ``level`` under no change."""
         ordered = np.sort(self.statistics[column].to_numpy())

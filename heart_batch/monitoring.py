@@ -213,7 +213,7 @@ def window_sources(window: Window) -> list[str]:
 
 
 NoChangeSource = Callable[[int], NoChange]
-"""Gives the no-change replicates for a window size (``CalibrationCache.get``, bound to a model)."""
+"""Gives the no-change replicates for a window size (``CalibrationCache.source``)."""
 
 
 def assess(
