@@ -1,7 +1,7 @@
 """Our own tables' database: any SQLAlchemy URL, SQLite by default."""
 
-from sqlalchemy import Engine, MetaData, create_engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Column, Engine, MetaData, Table, create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 
 def open_database(database_url: str, metadata: MetaData) -> Engine:
@@ -20,23 +20,28 @@ def open_database(database_url: str, metadata: MetaData) -> Engine:
     return engine
 
 
-def add_new_columns(engine: Engine, metadata: MetaData) -> list[str]:
+def add_new_columns(engine: Engine, metadata: MetaData) -> None:
     """Add to existing tables the nullable columns ``metadata`` has and they lack.
 
-    Returns:
-        The columns added, as ``table.column``.
+    A concurrent run may add the same column first: that is not an error.
     """
-    existing = inspect(engine)
-    added = []
-    with engine.begin() as connection:
-        for table in metadata.sorted_tables:
-            present = {column["name"] for column in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present or not column.nullable:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                connection.execute(
-                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
-                )
-                added.append(f"{table.name}.{column.name}")
-    return added
+    for table in metadata.sorted_tables:
+        for column in _missing_nullable_columns(engine, table):
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
+            except DBAPIError:
+                if column.name not in _column_names(engine, table):
+                    raise
+
+
+def _missing_nullable_columns(engine: Engine, table: Table) -> list[Column]:
+    present = _column_names(engine, table)
+    return [c for c in table.columns if c.nullable and c.name not in present]
+
+
+def _column_names(engine: Engine, table: Table) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(table.name)}
