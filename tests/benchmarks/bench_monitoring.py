@@ -44,6 +44,7 @@ import pandas as pd
 from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.core import ColumnType
 from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
 from heart_batch.calibration import CalibrationCache, calibration_size, simulate
@@ -139,17 +140,15 @@ class Rules:
 
     def calibrated(self, current: pd.DataFrame, rejected: int) -> bool:
         """heart-batch's rule."""
-        now = datetime.now(timezone.utc)
-        window = Window(None, now, [{"rows_scored": len(current), "rows_rejected": rejected}])
-        return bool(
-            assess(self.reference, current, window, self.thresholds, self.no_change).violations
-        )
+        return self._assess(current, rejected, self.no_change)
 
     def calibrated_fixed_reference(self, current: pd.DataFrame, rejected: int) -> bool:
         """heart-batch's rule with limits that ignore the reference's sampling error."""
+        return self._assess(current, rejected, self.fixed_reference_no_change)
+
+    def _assess(self, current: pd.DataFrame, rejected: int, no_change) -> bool:
         now = datetime.now(timezone.utc)
         window = Window(None, now, [{"rows_scored": len(current), "rows_rejected": rejected}])
-        no_change = self.fixed_reference_no_change
         return bool(assess(self.reference, current, window, self.thresholds, no_change).violations)
 
     def fixed(self, current: pd.DataFrame, rejected: int) -> bool:
@@ -173,7 +172,7 @@ class Rules:
         labelled = current.dropna(subset=[LABEL])
         if len(labelled) >= limits.min_labelled_rows and labelled[LABEL].nunique() == 2:
             disease, risk = (labelled[LABEL] == 0).astype(int), labelled[RISK]
-            alarms.append(_roc_auc(disease, risk) < limits.min_roc_auc)
+            alarms.append(roc_auc_score(disease, risk) < limits.min_roc_auc)
             alarms.append(float(np.mean((risk - disease) ** 2)) > limits.max_brier)
         return any(alarms)
 
@@ -217,12 +216,6 @@ class Rules:
                 ]
                 self.nannyml_limits[size][name] = float(np.mean(values) + 3 * np.std(values))
         return self.nannyml_limits[size]
-
-
-def _roc_auc(disease: pd.Series, risk: pd.Series) -> float:
-    from sklearn.metrics import roc_auc_score  # pylint: disable=import-outside-toplevel
-
-    return float(roc_auc_score(disease, risk))
 
 
 def count_alarms(rules: Rules, pool: Pool, size: int, windows: int, replace=True, seed=0):
