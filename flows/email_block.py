@@ -7,7 +7,7 @@ HEART_SMTP_USERNAME and HEART_SMTP_PASSWORD read from the environment and kept i
 
 from prefect_email import EmailServerCredentials
 
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 
 
 def email_credentials(settings: Settings) -> EmailServerCredentials:
@@ -31,4 +31,5 @@ def save_email_block(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
+    quiet_tools()
     save_email_block(Settings())

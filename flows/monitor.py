@@ -22,6 +22,7 @@ from heart_batch.alerts import (
     retraining_allowed,
 )
 from heart_batch.calibration import CalibrationCache
+from heart_batch.layout import pending_moves, upgrade_outputs
 from heart_batch.ledger import Ledger
 from heart_batch.monitor_store import MonitorStore
 from heart_batch.monitoring import (
@@ -42,9 +43,15 @@ from heart_batch.registry import (
     NoReferenceError,
     load_champion_reference,
 )
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 from heart_batch.tracking import connect
 from heart_batch.workspace import add_snapshot
+
+NO_SERVER = (
+    "Retraining not triggered: this run has no Prefect server (PREFECT_API_URL is not set), so "
+    "no worker can run the train deployment. Retrain now with `make train`, or start the whole "
+    "system with `make up` and export PREFECT_API_URL as it prints."
+)
 
 
 @dataclass
@@ -58,6 +65,7 @@ class MonitoringOutcome:
     alert_sent: bool = False
     training_flow_run_id: str | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _retry_unless_missing(_task, _task_run, state) -> bool:
@@ -75,6 +83,12 @@ def load_reference(settings: Settings) -> ChampionReference:
     """The champion's version and its reference data."""
     connect(settings)
     return load_champion_reference(MlflowClient(), settings.model_name)
+
+
+@task(retries=2, retry_delay_seconds=5)
+def upgrade_layout(settings: Settings) -> list[str]:
+    """Move an older release's rejections, reports and workspace out of the predictions' way."""
+    return upgrade_outputs(settings)
 
 
 @task(cache_policy=NO_CACHE)
@@ -137,6 +151,9 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     overrides = {name: value for name, value in locals().items() if value is not None}
     settings = Settings().model_copy(update=overrides)
     logger = get_run_logger()
+    if pending_moves(settings):
+        for move in upgrade_layout(settings):
+            logger.info("Outputs layout upgraded: %s", move)
     champion = load_reference(settings)
     model = (champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)
@@ -260,6 +277,11 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
     if not settings.train_deployment:
         store.record_trigger(run_id, None, "retraining disabled (HEART_TRAIN_DEPLOYMENT empty)")
         return
+    if not get_current_settings().api.url:
+        logger.warning("%s", NO_SERVER)
+        store.record_trigger(run_id, None, NO_SERVER)
+        outcome.notes.append(NO_SERVER)
+        return
     last = store.last_training_trigger()
     if not retraining_allowed(last, datetime.now(timezone.utc), settings.retrain_cooldown_hours):
         note = f"cooldown: retraining was triggered at {last.isoformat()}"
@@ -291,11 +313,9 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
 
 
 def _missing_deployment(name: str) -> str:
-    server = (
-        get_current_settings().api.url or "a temporary Prefect server (PREFECT_API_URL is not set)"
-    )
     return (
-        f"Retraining not triggered: the deployment '{name}' does not exist on {server}. "
+        f"Retraining not triggered: the deployment '{name}' does not exist on "
+        f"{get_current_settings().api.url}. "
         "Start the whole system with `make up` (it creates the deployments), or deploy with "
         "`prefect --no-prompt deploy --all` against that server; to judge windows without "
         "retraining, set HEART_TRAIN_DEPLOYMENT=''."
@@ -325,9 +345,11 @@ def _publish(outcome: MonitoringOutcome, assessment, model, settings: Settings) 
             f"Report: `{outcome.report_path or 'none'}`. Email sent: {outcome.alert_sent}. "
             f"Training run triggered: {outcome.training_flow_run_id or 'no'}.",
         ]
+    lines += [f"\n**Note:** {note}" for note in outcome.notes]
     lines += [f"\n**Problem:** {problem}" for problem in outcome.problems]
     create_markdown_artifact(key="monitoring-run", markdown="\n".join(lines))
 
 
 if __name__ == "__main__":
+    quiet_tools()
     monitor()

@@ -10,8 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from heart_batch.inbox import InboxScan, scan_inbox
-from heart_batch.settings import Settings
+from heart_batch.inbox import InboxScan, Settling, scan_inbox
+from heart_batch.layout import pending_moves, upgrade_outputs
+from heart_batch.settings import Settings, quiet_tools
 
 
 @dataclass
@@ -51,6 +52,12 @@ def scan(settings: Settings) -> InboxScan:
     return scan_inbox(settings.input_dir, settings.settle_seconds)
 
 
+@task(retries=2, retry_delay_seconds=5)
+def upgrade_layout(settings: Settings) -> list[str]:
+    """Move an older release's rejections, reports and workspace out of the predictions' way."""
+    return upgrade_outputs(settings)
+
+
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_no_champion)
 def load_model(settings: Settings):
     """Load the champion once for the run; fails at once if there is none."""
@@ -88,12 +95,19 @@ def score(
         update={name: value for name, value in overrides.items() if value is not None}
     )
     logger = get_run_logger()
+    if pending_moves(settings):
+        for move in upgrade_layout(settings):
+            logger.info("Outputs layout upgraded: %s", move)
     inbox = scan(settings)
     summary = ScoringSummary(settling=len(inbox.settling))
-    if inbox.settling:
-        logger.info("%d file(s) still changing, left for the next run", len(inbox.settling))
+    for waiting in inbox.settling:
+        logger.info("%s", _describe_settling(waiting, settings.settle_seconds))
     if not inbox.ready:
-        logger.info("No new files in %s", settings.input_dir)
+        logger.info(
+            "Nothing to score in %s%s",
+            settings.input_dir,
+            f" yet: {len(inbox.settling)} file(s) waiting to settle" if inbox.settling else "",
+        )
         _publish(summary, settings)
         return summary
 
@@ -112,6 +126,14 @@ def score(
     if failed:
         raise RuntimeError(f"{len(failed)} file(s) failed and stay in the input folder: {failed}")
     return summary
+
+
+def _describe_settling(waiting: Settling, settle_seconds: float) -> str:
+    return (
+        f"{waiting.path.name}: changed less than {settle_seconds:g} s ago (HEART_SETTLE_SECONDS), "
+        f"so it may still be being copied; the first run after "
+        f"{waiting.ready_at:%H:%M:%S} UTC scores it (HEART_SETTLE_SECONDS=0 skips the wait)"
+    )
 
 
 def _describe(outcome) -> str:
@@ -155,4 +177,5 @@ def _publish(summary: ScoringSummary, settings: Settings) -> None:
 
 
 if __name__ == "__main__":
+    quiet_tools()
     score()

@@ -11,7 +11,7 @@ from heart_batch.evaluation import CvPlan
 from heart_batch.model import MODEL_FAMILIES
 from heart_batch.promotion import Tolerances, decision_table
 from heart_batch.registry import register_candidate
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 from heart_batch.tracking import configure_tracking, git_commit
 from heart_batch.training import (
     Candidate,
@@ -157,4 +157,5 @@ def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) 
 
 
 if __name__ == "__main__":
+    quiet_tools()
     train()

@@ -7,17 +7,22 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 def open_database(database_url: str, metadata: MetaData) -> Engine:
     """An engine for ``database_url`` whose ``metadata`` tables exist with all their columns.
 
-    SQLite waits up to 30 s for a lock held by a concurrent run instead of failing at once. A table
-    created by an older release gets the nullable columns added since (``add_new_columns``).
+    A table created by an older release gets the nullable columns added since
+    (``add_new_columns``).
     """
-    connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
-    engine = create_engine(database_url, connect_args=connect_args)
+    engine = connect_database(database_url)
     try:
         metadata.create_all(engine)
     except OperationalError:  # a concurrent run created the tables between check and create
         metadata.create_all(engine)
     add_new_columns(engine, metadata)
     return engine
+
+
+def connect_database(database_url: str) -> Engine:
+    """An engine for ``database_url``; SQLite waits up to 30 s for a concurrent run's lock."""
+    connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
+    return create_engine(database_url, connect_args=connect_args)
 
 
 def add_new_columns(engine: Engine, metadata: MetaData) -> None:

@@ -16,11 +16,20 @@ QUARANTINE = "quarantine"
 
 
 @dataclass(frozen=True)
+class Settling:
+    """A file changed too recently to be read (it may still be being copied)."""
+
+    path: Path
+    ready_at: datetime
+    """When it will have been unchanged for the settle time: the first run after that takes it."""
+
+
+@dataclass(frozen=True)
 class InboxScan:
     """CSV files in the input folder: settled ones are ready, the others may still be copied."""
 
     ready: list[Path]
-    settling: list[Path]
+    settling: list[Settling]
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,11 @@ def scan_inbox(input_dir: Path, settle_seconds: float, now: float | None = None)
     ordered = sorted(candidates, key=lambda path: (modified[path], path.name))
     return InboxScan(
         ready=[path for path in ordered if now - modified[path] >= settle_seconds],
-        settling=[path for path in ordered if now - modified[path] < settle_seconds],
+        settling=[
+            Settling(path, datetime.fromtimestamp(modified[path] + settle_seconds, timezone.utc))
+            for path in ordered
+            if now - modified[path] < settle_seconds
+        ],
     )
 
 

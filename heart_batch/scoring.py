@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
 from heart_batch.inbox import FileProblem
+from heart_batch.layout import REJECTED_FOLDER
 from heart_batch.ledger import ScoredCounts
 from heart_batch.schema import (
     FEATURE_NAMES,
@@ -37,6 +38,24 @@ from heart_batch.schema import (
 PATIENT_ID = "patient_id"
 ROW_GROUP_ROWS = 131_072
 """Predictions are buffered into row groups of about this many rows, whatever the batch size."""
+
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.string()),
+        pa.field("source_row", pa.int64()),
+        pa.field(PATIENT_ID, pa.string()),
+        *[pa.field(name, pa.float64()) for name in FEATURE_NAMES],
+        pa.field("imputed_features", pa.list_(pa.string())),
+        pa.field("risk", pa.float64()),
+        pa.field(LABEL, pa.int8()),
+        pa.field("model_name", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("scored_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+"""Every predictions file has these columns, so the folder reads as one table; ``patient_id`` and
+``output`` are null when the input has no such column."""
 
 
 class FileRejectedError(Exception):
@@ -85,7 +104,7 @@ def output_paths(output_dir: Path, file_id: str) -> tuple[Path, Path]:
     """Final paths of the predictions and rejections of a file."""
     return (
         output_dir / f"predictions_{file_id}.parquet",
-        output_dir / f"rejected_{file_id}.parquet",
+        output_dir / REJECTED_FOLDER / f"rejected_{file_id}.parquet",
     )
 
 
@@ -141,14 +160,14 @@ def score_file(
     _remove_temporaries(output_dir, file_id)
     suffix = f".{uuid.uuid4().hex[:8]}.tmp"
     predictions_tmp = output_dir / f".{predictions_path.name}{suffix}"
-    rejected_tmp = output_dir / f".{rejected_path.name}{suffix}"
+    rejected_tmp = rejected_path.parent / f".{rejected_path.name}{suffix}"
     score_batch = _batch_scorer(source.name, columns, model, options.max_missing)
     try:
         counts = _write_outputs(
             _scored_batches(_read_batches(source, columns, options), score_batch, options),
             predictions_tmp,
             rejected_tmp,
-            _prediction_schema(columns),
+            PREDICTION_SCHEMA,
         )
         if counts.rejected:
             os.replace(rejected_tmp, rejected_path)
@@ -163,8 +182,9 @@ def score_file(
 
 def _remove_temporaries(output_dir: Path, file_id: str) -> None:
     """Delete what a killed run left behind for this file (we hold its claim)."""
-    for leftover in output_dir.glob(f".*_{file_id}.parquet.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    for folder in (output_dir, output_dir / REJECTED_FOLDER):
+        for leftover in folder.glob(f".*_{file_id}.parquet.*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def _read_batches(source: Path, columns: list[str], options: ScoringOptions):
@@ -242,7 +262,9 @@ def _write_outputs(
             scored_rows += batch.predictions.num_rows
             imputed_rows += batch.imputed
             if batch.rejected is not None:
-                rejected = rejected or _RowGroupWriter(rejected_tmp, batch.rejected.schema)
+                if rejected is None:
+                    rejected_tmp.parent.mkdir(exist_ok=True)
+                    rejected = _RowGroupWriter(rejected_tmp, batch.rejected.schema)
                 rejected.add(batch.rejected)
                 rejected_rows += batch.rejected.num_rows
     finally:
@@ -257,25 +279,8 @@ def _write_outputs(
     )
 
 
-def _prediction_schema(columns: list[str]) -> pa.Schema:
-    fields = [pa.field("source_file", pa.string()), pa.field("source_row", pa.int64())]
-    if PATIENT_ID in columns:
-        fields.append(pa.field(PATIENT_ID, pa.string()))
-    fields += [pa.field(name, pa.float64()) for name in FEATURE_NAMES]
-    fields += [pa.field("imputed_features", pa.list_(pa.string())), pa.field("risk", pa.float64())]
-    if LABEL in columns:
-        fields.append(pa.field(LABEL, pa.int8()))
-    fields += [
-        pa.field("model_name", pa.string()),
-        pa.field("model_version", pa.string()),
-        pa.field("scored_at", pa.timestamp("us", tz="UTC")),
-    ]
-    return pa.schema(fields)
-
-
 def _batch_scorer(source_name: str, columns: list[str], model: ScoringModel, max_missing: int):
     """The function that turns one raw batch into predictions and rejections."""
-    schema = _prediction_schema(columns)
     scored_at = pa.scalar(datetime.now(timezone.utc), pa.timestamp("us", tz="UTC"))
 
     def score_batch(batch: pa.RecordBatch, first_row: int) -> _ScoredBatch:
@@ -288,17 +293,21 @@ def _batch_scorer(source_name: str, columns: list[str], model: ScoringModel, max
             "source_file": pa.repeat(source_name, count),
             "source_row": source_rows[rows.accepted],
             PATIENT_ID: (
-                batch.column(PATIENT_ID).filter(accepted) if PATIENT_ID in columns else None
+                batch.column(PATIENT_ID).filter(accepted)
+                if PATIENT_ID in columns
+                else pa.nulls(count, pa.string())
             ),
             **{name: rows.features[name].to_numpy() for name in FEATURE_NAMES},
             "imputed_features": _imputed_lists(rows.missing_masks),
             "risk": risk,
-            LABEL: pa.array(rows.labels, pa.int8(), from_pandas=True) if LABEL in columns else None,
+            LABEL: pa.array(rows.labels, pa.int8(), from_pandas=True),
             "model_name": pa.repeat(model.name, count),
             "model_version": pa.repeat(model.version, count),
             "scored_at": pa.repeat(scored_at, count),
         }
-        predictions = pa.Table.from_arrays([values[name] for name in schema.names], schema=schema)
+        predictions = pa.Table.from_arrays(
+            [values[name] for name in PREDICTION_SCHEMA.names], schema=PREDICTION_SCHEMA
+        )
         return _ScoredBatch(
             predictions=predictions,
             rejected=_rejected_table(batch, source_name, source_rows, rows),

@@ -6,14 +6,33 @@ embedded defaults put every store under the project: a SQLite MLflow store and l
 folder, a SQLite database for our own tables, and the input/output folders.
 """
 
+import os
+from collections.abc import MutableMapping
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+QUIET_TOOLS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+"""No telemetry (it fails without internet and logs an error) and no progress bars in run logs."""
+
+
+def quiet_tools(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Turn the tools' telemetry and progress bars off unless the environment says otherwise.
+
+    Called by every entry point before Prefect or MLflow starts; the image and the deployments'
+    job variables set the same values.
+    """
+    for name, value in QUIET_TOOLS.items():
+        environ.setdefault(name, value)
 
 
 class Settings(BaseSettings):
@@ -76,9 +95,12 @@ class Settings(BaseSettings):
         True, description="Training adds labelled rows that scoring accepted to the seed data."
     )
 
-    reports_dir: Path = Field(Path("outputs/reports"), description="Monitoring HTML reports.")
-    evidently_workspace: Path = Field(
-        Path("outputs/evidently"), description="Local Evidently workspace (`make evidently-ui`)."
+    reports_dir: Path | None = Field(
+        None, description="Monitoring HTML reports; default: <output_dir>/_reports."
+    )
+    evidently_workspace: Path | None = Field(
+        None,
+        description="Evidently workspace (`make evidently-ui`); default: <output_dir>/_evidently.",
     )
     min_window_rows: int = Field(
         100, ge=1, description="Fewer input rows are carried over instead of judged."
@@ -161,8 +183,10 @@ class Settings(BaseSettings):
         self.training_data = self.home / self.training_data
         self.input_dir = self.home / self.input_dir
         self.output_dir = self.home / self.output_dir
-        self.reports_dir = self.home / self.reports_dir
-        self.evidently_workspace = self.home / self.evidently_workspace
+        self.reports_dir = self.home / (self.reports_dir or self.output_dir / "_reports")
+        self.evidently_workspace = self.home / (
+            self.evidently_workspace or self.output_dir / "_evidently"
+        )
         self.calibration_cache = self.home / self.calibration_cache
         self.stack_dir = self.home / self.stack_dir
         if not self.database_url:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from heart_batch.settings import PROJECT_ROOT, Settings
+from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
@@ -35,12 +35,6 @@ START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
 # Stopped in this order: the worker before the servers it talks to.
 STOP_ORDER = ("worker", "evidently-ui", "mlflow-server", "prefect-server", "mail-sink")
-QUIET = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "1",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
 
 
 class StackError(RuntimeError):
@@ -148,8 +142,8 @@ class Stack:
         git_url, git_branch = self.git_source
         alert_to = settings.alert_to or ("heart-team@localhost" if self.uses_mail_sink else "")
         return (
-            self.environ
-            | QUIET
+            QUIET_TOOLS
+            | self.environ
             | {
                 "PREFECT_HOME": str(settings.stack_dir / "prefect"),
                 "PREFECT_API_URL": self.prefect_api_url,

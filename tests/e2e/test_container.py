@@ -90,7 +90,7 @@ def test_the_image_scores_a_mounted_input_folder_with_a_mounted_model_store(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [predictions] = (data / "outputs").glob("predictions_example_patients_*.parquet")
-    rejected = list((data / "outputs").glob("rejected_example_patients_*.parquet"))
+    rejected = list((data / "outputs" / "_rejected").glob("rejected_example_patients_*.parquet"))
     scored = pd.read_parquet(predictions)
     rows_out = len(scored) + sum(len(pd.read_parquet(path)) for path in rejected)
     assert rows_out == len(pd.read_csv(EXAMPLE))

@@ -121,7 +121,7 @@ def test_score_monitor_alert_and_retrain_through_deployments(stack, mail_server)
     assert scored.returncode == 0, scored.stdout[-3000:] + scored.stderr
     predictions = list(settings.output_dir.glob("predictions_example_patients_*.parquet"))
     assert len(predictions) == 1
-    rejected = list(settings.output_dir.glob("rejected_example_patients_*.parquet"))
+    rejected = list((settings.output_dir / "_rejected").glob("rejected_example_patients_*.parquet"))
     rows_out = len(pd.read_parquet(predictions[0])) + sum(len(pd.read_parquet(p)) for p in rejected)
     assert rows_out == len(pd.read_csv(EXAMPLE))
     [risks] = duckdb.sql(

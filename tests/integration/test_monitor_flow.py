@@ -4,6 +4,9 @@
 # pylint: disable=no-member
 
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -19,6 +22,7 @@ import flows.monitor
 from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
+from heart_batch.settings import QUIET_TOOLS
 from tests.conftest import REPO_ROOT, SEED_DATA, Mailbox, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -206,6 +210,34 @@ def test_a_missing_train_deployment_says_what_to_start(
     assert "deployment 'train-heart-risk/nowhere' does not exist on" in message
     assert "make up" in message and "HEART_TRAIN_DEPLOYMENT=''" in message
     assert len(mailbox.messages) == 1  # the alert itself still went out
+
+
+def test_without_a_prefect_server_it_judges_says_how_to_retrain_and_stays_quiet(
+    champion, settings, tmp_path
+):  # pylint: disable=unused-argument
+    drop_and_score(settings, "shifted.csv", OTHER_HOSPITALS, slice(0, 300))
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("PREFECT_") and name not in QUIET_TOOLS
+    }
+    finished = subprocess.run(
+        [sys.executable, "-m", "flows.monitor"],
+        cwd=REPO_ROOT,
+        env=environment | {"PREFECT_HOME": str(tmp_path / "prefect")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output[-3000:]
+    assert "Retraining not triggered: this run has no Prefect server" in output
+    assert "`make train`" in output
+    for noise in ("telemetry", "Downloading artifacts", "ERROR", "Traceback"):
+        assert noise not in output
+    runs, _ = monitoring_rows(settings)
+    assert runs[-1]["violated"] and "make train" in runs[-1]["training_note"]
 
 
 def _rejected(settings) -> int:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from prefect.artifacts import Artifact
 from flows.score import score
 from heart_batch.ledger import Ledger
 from heart_batch.registry import NoChampionError
+from heart_batch.scoring import PREDICTION_SCHEMA
 from tests.conftest import REPO_ROOT, SEED_DATA
 
 pytestmark = [pytest.mark.integration]
@@ -40,11 +42,8 @@ def data_rows(path) -> int:
         return sum(1 for _ in csv.reader(stream)) - 1
 
 
-def outputs(settings, prefix: str) -> dict[str, pd.DataFrame]:
-    return {
-        path.name: pd.read_parquet(path)
-        for path in sorted(settings.output_dir.glob(f"{prefix}_*.parquet"))
-    }
+def outputs(folder, prefix: str) -> dict[str, pd.DataFrame]:
+    return {path.name: pd.read_parquet(path) for path in sorted(folder.glob(f"{prefix}_*.parquet"))}
 
 
 @pytest.fixture
@@ -79,7 +78,8 @@ def test_a_mixed_folder_gives_exactly_the_expected_outputs(
         "duplicate.csv": "duplicate",
         "labelled.csv": "scored",
     }
-    predictions, rejected = outputs(settings, "predictions"), outputs(settings, "rejected")
+    predictions = outputs(settings.output_dir, "predictions")
+    rejected = outputs(settings.output_dir / "_rejected", "rejected")
     assert len(predictions) == 3 and len(rejected) == 1
     for source in ("good.csv", "bad_rows.csv", "labelled.csv"):
         scored = next(f for f in predictions.values() if f["source_file"].iloc[0] == source)
@@ -94,7 +94,11 @@ def test_a_mixed_folder_gives_exactly_the_expected_outputs(
         "chol: not a number",
     ]
     labelled = next(f for f in predictions.values() if f["source_file"].iloc[0] == "labelled.csv")
-    assert labelled["output"].notna().all() and "patient_id" not in labelled
+    assert labelled["output"].notna().all() and labelled["patient_id"].isna().all()
+    everything = pd.read_parquet(settings.output_dir)
+    assert len(everything) == sum(len(frame) for frame in predictions.values())
+    assert list(everything.columns) == PREDICTION_SCHEMA.names
+    assert everything["risk"].notna().all()
 
     inbox = settings.input_dir
     assert not list(inbox.glob("*.csv"))
@@ -128,13 +132,23 @@ def test_without_a_champion_the_run_fails_at_once_and_touches_nothing(
 
 
 def test_a_file_still_being_copied_is_left_for_a_later_run(
-    prefect_server, champion, settings
+    prefect_server, champion, settings, caplog
 ):  # pylint: disable=unused-argument
     settings.input_dir.mkdir()
     write(seed_rows(5), settings.input_dir / "copying.csv")
+    copied = settings.input_dir.joinpath("copying.csv").stat().st_mtime
     summary = score(settle_seconds=600)
     assert (summary.files, summary.settling) == ([], 1)
     assert (settings.input_dir / "copying.csv").exists()
+    ready_at = datetime.fromtimestamp(copied + 600, timezone.utc)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(
+        message.startswith("copying.csv: changed less than 600 s ago")
+        and f"the first run after {ready_at:%H:%M:%S} UTC scores it" in message
+        for message in messages
+    )
+    assert any("Nothing to score" in m and "1 file(s) waiting to settle" in m for m in messages)
+    assert not any("No new files" in message for message in messages)
 
 
 def run_in_subprocess(prefect_api_url, settings, extra_env=None) -> subprocess.Popen:
@@ -182,7 +196,7 @@ def test_a_run_killed_mid_file_is_finished_by_the_next_run(
     assert source.exists()
     summary = score(settle_seconds=0)
     assert [o.status for o in summary.files] == ["scored"]
-    (predictions,) = outputs(settings, "predictions").values()
+    (predictions,) = outputs(settings.output_dir, "predictions").values()
     assert len(predictions) == rows and predictions["source_row"].is_unique
     assert not list(settings.output_dir.glob(".*.tmp"))
     records = (
@@ -208,6 +222,6 @@ def test_two_concurrent_runs_score_each_file_once(
     scored_by = [{name for name, status in result if status == "scored"} for result in results]
     assert scored_by[0].isdisjoint(scored_by[1])
     assert scored_by[0] | scored_by[1] == names
-    predictions = outputs(settings, "predictions")
+    predictions = outputs(settings.output_dir, "predictions")
     assert len(predictions) == 8 and all(len(frame) == 20_000 for frame in predictions.values())
     assert {p.name for p in (settings.input_dir / "processed").iterdir()} == names

@@ -5,7 +5,7 @@ import importlib
 import pytest
 import yaml
 
-from heart_batch.settings import Settings
+from heart_batch.settings import QUIET_TOOLS, Settings
 from tests.conftest import REPO_ROOT
 
 DECLARED = ("name", "entrypoint", "schedules", "parameters", "work_pool", "concurrency_limit")
@@ -46,3 +46,9 @@ def test_monitoring_retrains_through_the_declared_train_deployment(monkeypatch):
     monkeypatch.delenv("HEART_TRAIN_DEPLOYMENT", raising=False)
     train = deployments("prefect.yaml")["train"]
     assert Settings().train_deployment == f"{flow_of(train['entrypoint']).name}/{train['name']}"
+
+
+@pytest.mark.parametrize("file_name", ["prefect.yaml", "deployment.yaml"])
+def test_every_flow_run_is_quiet_whoever_started_the_worker(file_name):
+    for deployment in deployments(file_name).values():
+        assert deployment["work_pool"]["job_variables"]["env"] == QUIET_TOOLS

@@ -2,10 +2,11 @@
 
 import json
 import os
+from datetime import datetime, timezone
 
 import pytest
 
-from heart_batch.inbox import FileProblem, archive, file_id, quarantine, scan_inbox
+from heart_batch.inbox import FileProblem, Settling, archive, file_id, quarantine, scan_inbox
 
 
 def touch(path, content="x", age_seconds=0.0, now=1_000_000.0):
@@ -24,7 +25,8 @@ def test_only_settled_csv_files_are_ready_oldest_first(tmp_path):
     touch(tmp_path / "processed" / "done.csv", age_seconds=600)
     scan = scan_inbox(tmp_path, settle_seconds=30, now=1_000_000.0)
     assert scan.ready == [older, old]
-    assert scan.settling == [fresh]
+    ready_at = datetime.fromtimestamp(1_000_000.0 - 5 + 30, timezone.utc)
+    assert scan.settling == [Settling(fresh, ready_at)]
 
 
 def test_a_missing_input_folder_is_empty(tmp_path):
