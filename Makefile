@@ -5,16 +5,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 PIPENV := $(PYTHON) -m pipenv
 RUN := $(PIPENV) run
-INPUT_DIR := $(or $(HEART_INPUT_DIR),input)
 
-# Keep the environment in .venv, and every tool quiet and offline.
+# Keep the environment in .venv. Paths, ports and stores come from the HEART_* settings, read by
+# the Python entry points (which also turn telemetry and progress bars off).
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
-export MLFLOW_DISABLE_TELEMETRY := true
-export DO_NOT_TRACK := 1
-export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .PHONY: help setup up down status train run monitor test bench bench-monitor bench-retrain evidently-ui lint format clean
 
@@ -41,16 +37,15 @@ train: setup ## Tune, log to MLflow and register a model (champion only if it be
 	$(RUN) python -m flows.train
 
 run: setup ## The main job: train if there is no champion yet, then score every CSV in the input folder
-	@test -d $(INPUT_DIR) || { mkdir -p $(INPUT_DIR) && cp -p data/examples/*.csv $(INPUT_DIR)/ && \
-		echo "First run: copied the example export data/examples/example_patients.csv into $(INPUT_DIR)/"; }
+	@$(RUN) python -m heart_batch prepare-input
 	@$(RUN) python -m heart_batch has-champion || $(MAKE) --no-print-directory train
 	$(RUN) python -m flows.score
 
 monitor: setup ## Judge the rows scored since the last window: drift, quality, alert, retrain
 	$(RUN) python -m flows.monitor
 
-evidently-ui: setup ## Serve the Evidently workspace of monitored windows on http://127.0.0.1:8000
-	$(RUN) evidently ui --workspace $(or $(HEART_EVIDENTLY_WORKSPACE),outputs/evidently) --host 127.0.0.1 --port 8000
+evidently-ui: setup ## Serve the Evidently workspace of monitored windows (port HEART_EVIDENTLY_PORT, 8000)
+	$(RUN) python -m heart_batch evidently-ui
 
 bench-monitor: setup ## Monitoring's alarm rates by window size against fixed thresholds, Evidently, NannyML-style
 	$(RUN) python -m tests.benchmarks.bench_monitoring
@@ -61,7 +56,7 @@ bench-retrain: setup ## Retraining on new labelled rows, 10 seeds: Brier on held
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
 	$(RUN) python -m tests.benchmarks.bench_scoring
 
-test: setup ## Run the whole test suite (unit, integration, end-to-end, container image)
+test: setup ## Run every test: unit, integration, end-to-end, README walkthrough, image (needs docker or podman)
 	$(RUN) pytest
 
 lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, file checks) on every file
@@ -70,6 +65,6 @@ lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, fi
 format: setup ## Format the code with black
 	$(RUN) black .
 
-clean: ## Stop `make up` if it runs, then delete local state: stores, outputs, .state, .cache (asks nothing)
-	@if [ -d .state/pids ]; then $(RUN) python -m heart_batch.stack down; fi
-	rm -rf mlflow.db mlartifacts heart.db outputs/*.parquet .state .cache
+clean: setup ## Stop `make up`, delete local stores and state; outputs only if you say yes; never input/
+	@$(RUN) python -m heart_batch.stack down
+	@$(RUN) python -m heart_batch clean

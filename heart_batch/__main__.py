@@ -1,24 +1,47 @@
-"""Small operations from the shell.
+"""Small operations from the shell, each reading the settings (so HEART_HOME and friends apply).
 
 python -m heart_batch has-champion    exit status 0 if the registry has a champion, else 1
+python -m heart_batch prepare-input   create a missing input folder with the example export
+python -m heart_batch evidently-ui    serve the Evidently workspace on HEART_EVIDENTLY_PORT
+python -m heart_batch clean           delete local state; ask before deleting outputs
 """
 
 import argparse
+import os
 import sys
 
-from mlflow import MlflowClient
+from heart_batch.cleanup import delete, describe, plan_clean
+from heart_batch.inbox import seed_with_examples
+from heart_batch.layout import upgrade_outputs
+from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
 
-from heart_batch.registry import champion_version
-from heart_batch.settings import Settings
-from heart_batch.tracking import connect
+BIN = os.path.dirname(sys.executable)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the exit status."""
+    commands = {
+        "has-champion": has_champion,
+        "prepare-input": prepare_input,
+        "evidently-ui": evidently_ui,
+        "clean": clean,
+    }
     parser = argparse.ArgumentParser(prog="python -m heart_batch")
-    parser.add_argument("command", choices=["has-champion"])
-    parser.parse_args(argv)
-    settings = Settings()
+    parser.add_argument("command", choices=commands)
+    command = parser.parse_args(argv).command
+    quiet_tools()
+    return commands[command](Settings())
+
+
+def has_champion(settings: Settings) -> int:
+    """0 when the registry has a champion; otherwise say so and return 1."""
+    # MLflow takes seconds to import: only this command needs it.
+    # pylint: disable=import-outside-toplevel
+    from mlflow import MlflowClient
+
+    from heart_batch.registry import champion_version
+    from heart_batch.tracking import connect
+
     connect(settings)
     version = champion_version(MlflowClient(), settings.model_name)
     if version is None:
@@ -26,6 +49,52 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"champion: {settings.model_name} v{version.version}")
     return 0
+
+
+def prepare_input(settings: Settings) -> int:
+    """On the very first run, an input folder holding the example export."""
+    for name in seed_with_examples(settings.input_dir, PROJECT_ROOT / "data" / "examples"):
+        print(
+            f"First run: copied the example export data/examples/{name} into {settings.input_dir}"
+        )
+    return 0
+
+
+def evidently_ui(settings: Settings) -> int:
+    """Replace this process with the Evidently UI on the monitoring workspace."""
+    upgrade_outputs(settings)
+    settings.evidently_workspace.mkdir(parents=True, exist_ok=True)
+    port = str(settings.evidently_port)
+    print(f"Evidently UI of {settings.evidently_workspace} on http://127.0.0.1:{port}")
+    ui = os.path.join(BIN, "evidently")
+    workspace = str(settings.evidently_workspace)
+    os.execv(ui, [ui, "ui", "--workspace", workspace, "--host", "127.0.0.1", "--port", port])
+    return 1  # not reached: execv does not return
+
+
+def clean(settings: Settings) -> int:
+    """Delete the local stores and state; delete the outputs only if the person says yes."""
+    plan = plan_clean(settings)
+    if plan.state:
+        delete(plan.state)
+        print(f"Deleted {describe(plan.state, settings.home)}")
+    if not plan.outputs:
+        print("No outputs to delete.")
+    elif _confirmed(f"Also delete the outputs: {describe(plan.outputs, settings.home)}? [y/N] "):
+        delete(plan.outputs)
+        print("Deleted the outputs.")
+    else:
+        print(f"Kept the outputs in {settings.output_dir}.")
+    print(f"The input folder {settings.input_dir} is never deleted by make clean.")
+    return 0
+
+
+def _confirmed(question: str) -> bool:
+    """A yes typed at a terminal; without a terminal the answer is no."""
+    if not sys.stdin.isatty():
+        print(question + "no (not asked: no terminal)")
+        return False
+    return input(question).strip().lower() in ("y", "yes")
 
 
 if __name__ == "__main__":

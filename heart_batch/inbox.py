@@ -6,6 +6,7 @@ Standard library only, so an hourly run that finds nothing new stays light.
 import hashlib
 import json
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -112,3 +113,18 @@ def _move(path: Path, folder: Path, content_hash: str) -> Path:
         target = folder / f"{path.stem}_{content_hash[:12]}{path.suffix}"
     path.replace(target)
     return target
+
+
+def seed_with_examples(input_dir: Path, examples: Path) -> list[str]:
+    """Create a missing input folder holding copies of the example exports; return their names.
+
+    An existing folder, even an empty one, is left alone: it is a person's.
+    """
+    if input_dir.exists():
+        return []
+    input_dir.mkdir(parents=True)
+    copied = []
+    for example in sorted(examples.glob("*.csv")):
+        shutil.copy2(example, input_dir / example.name)
+        copied.append(example.name)
+    return copied

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from heart_batch.layout import upgrade_outputs
 from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
 
 HOST = "127.0.0.1"
@@ -183,7 +184,8 @@ class Stack:
         """Start what is not running, provision the Prefect server, and say where the UIs are."""
         for folder in (self.pid_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        report, started = [], []
+        report = [f"Outputs layout upgraded: {move}" for move in upgrade_outputs(self.settings)]
+        started = []
         try:
             for service in self.servers():
                 report.append(self._ensure_running(service, started))

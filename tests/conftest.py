@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heart_batch.settings import Settings
+from heart_batch.settings import QUIET_TOOLS, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_DATA = REPO_ROOT / "data" / "heart.csv"
@@ -42,7 +42,8 @@ def isolated_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HEART_HOME", str(tmp_path))
     monkeypatch.setenv("HEART_TRAINING_DATA", str(SEED_DATA))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name, value in QUIET_TOOLS.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ from heart_batch.registry import (
     require_champion,
 )
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 from heart_batch.tracking import connect
 
 SIZES = (50, 100, 200, 500, 2000)
@@ -413,6 +413,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=200, help="windows per size and scenario")
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the large window")
     args = parser.parse_args()
+    quiet_tools()
     settings = Settings()
     compare_rules(settings, args.windows)
     run_flow_windows(settings, args.rows)

@@ -28,7 +28,7 @@ from sklearn.metrics import brier_score_loss
 
 from heart_batch.registry import CHALLENGER, load_champion
 from heart_batch.schema import disease_target, validate_rows
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 
 SEED_DATA = Path("data/heart.csv").resolve()
 OTHER_HOSPITALS = Path("data/heart_other_hospitals.csv").resolve()
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=8)
     args = parser.parse_args()
+    quiet_tools()
     os.environ |= {
         "HEART_TRAINING_DATA": str(SEED_DATA),
         "HEART_CV_REPEATS": "2",

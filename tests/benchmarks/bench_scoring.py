@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from heart_batch.intake import load_scoring_model
 from heart_batch.schema import FEATURE_NAMES
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
-from heart_batch.settings import Settings
+from heart_batch.settings import Settings, quiet_tools
 
 HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")
 
@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "heart-bench")
     parser.add_argument("--rss-of", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    quiet_tools()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.rss_of:
         measure_rss(args.rss_of, args.workdir)

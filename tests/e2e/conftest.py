@@ -1,11 +1,23 @@
 """Helpers for the tests that start the whole system: free ports and the Prefect REST API."""
 
 import json
+import os
 import urllib.request
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import REPO_ROOT, free_port
+
+
+def user_shell_environment() -> dict[str, str]:
+    """This environment as a user's shell has it: without the project's virtualenv activated
+    (the tests run inside `pipenv run`, whose python3 has no pipenv)."""
+    venv = str(REPO_ROOT / ".venv")
+    hidden = ("VIRTUAL_ENV", "PIPENV_ACTIVE", "PYTHONHOME")
+    environment = {name: value for name, value in os.environ.items() if name not in hidden}
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    environment["PATH"] = os.pathsep.join(entry for entry in path if not entry.startswith(venv))
+    return environment
 
 
 def api(url: str, path: str, body: dict | None = None):

@@ -10,20 +10,9 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import answers, api
+from tests.e2e.conftest import answers, api, user_shell_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def user_shell_environment() -> dict[str, str]:
-    """This environment as a user's shell has it: without the project's virtualenv activated
-    (the tests run inside `pipenv run`, whose python3 has no pipenv)."""
-    venv = str(REPO_ROOT / ".venv")
-    hidden = ("VIRTUAL_ENV", "PIPENV_ACTIVE", "PYTHONHOME")
-    environment = {name: value for name, value in os.environ.items() if name not in hidden}
-    path = os.environ.get("PATH", "").split(os.pathsep)
-    environment["PATH"] = os.pathsep.join(entry for entry in path if not entry.startswith(venv))
-    return environment
 
 
 def make(target: str) -> subprocess.CompletedProcess:
