@@ -10,9 +10,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from heart_batch.inbox import InboxScan, Settling, scan_inbox
+from heart_batch.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
 from heart_batch.layout import pending_moves, upgrade_outputs
 from heart_batch.settings import Settings, quiet_tools
+
+ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
 
 
 @dataclass
@@ -22,6 +24,7 @@ class ScoringSummary:
     model_version: str = ""
     files: list = field(default_factory=list)
     settling: int = 0
+    unsupported: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """Files that ended with ``status``."""
@@ -99,7 +102,11 @@ def score(
         for move in upgrade_layout(settings):
             logger.info("Outputs layout upgraded: %s", move)
     inbox = scan(settings)
-    summary = ScoringSummary(settling=len(inbox.settling))
+    summary = ScoringSummary(
+        settling=len(inbox.settling), unsupported=[path.name for path in inbox.unsupported]
+    )
+    for name in summary.unsupported:
+        logger.warning("%s: not scored: unsupported type, left where it is (%s)", name, ACCEPTED)
     for waiting in inbox.settling:
         logger.info("%s", _describe_settling(waiting, settings.settle_seconds))
     if not inbox.ready:
@@ -139,9 +146,12 @@ def _describe_settling(waiting: Settling, settle_seconds: float) -> str:
 def _describe(outcome) -> str:
     if outcome.status == "scored":
         c = outcome.counts
+        broken = f" ({c.broken} broken line(s))" if c.broken else ""
+        written = "" if outcome.dialect == "separated by ','" else f" [{outcome.dialect}]"
         return (
-            f"{outcome.source_name}: {c.total} rows, {c.scored} scored, {c.rejected} rejected, "
-            f"{c.imputed} imputed -> predictions_{outcome.file_id}.parquet"
+            f"{outcome.source_name}{written}: {c.total} rows, {c.scored} scored, "
+            f"{c.rejected} rejected{broken}, {c.imputed} imputed "
+            f"-> predictions_{outcome.file_id}.parquet"
         )
     if outcome.status == "quarantined":
         return f"{outcome.source_name}: quarantined ({outcome.problem.problem})"
@@ -162,12 +172,15 @@ def _table_row(outcome) -> str:
 
 
 def _publish(summary: ScoringSummary, settings: Settings) -> None:
-    table = "\n".join(_table_row(outcome) for outcome in summary.files)
+    rows = [_table_row(outcome) for outcome in summary.files]
+    rows += [f"| {name} | not scored: unsupported type | | | | |" for name in summary.unsupported]
+    table = "\n".join(rows)
     markdown = (
         f"# Scoring run\n\nModel version: **{summary.model_version or '-'}**. "
         f"Files scored: **{summary.count('scored')}**, quarantined: "
         f"**{summary.count('quarantined')}**, duplicates: {summary.count('duplicate')}, "
-        f"failed: {summary.count('failed')}, still settling: {summary.settling}.\n\n"
+        f"failed: {summary.count('failed')}, still settling: {summary.settling}, "
+        f"unsupported: {len(summary.unsupported)}.\n\n"
         f"Rows scored: **{summary.rows('scored')}**, rejected: **{summary.rows('rejected')}**, "
         f"imputed: {summary.rows('imputed')}. Outputs in `{settings.output_dir}`.\n\n"
         "| file | status | rows | scored | rejected | imputed / problem |\n"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 PROCESSED = "processed"
 QUARANTINE = "quarantine"
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
+"""What the input folder takes, in any case; any other file is listed as unsupported."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class InboxScan:
 
     ready: list[Path]
     settling: list[Settling]
+    unsupported: list[Path] = field(default_factory=list)
+    """Other files in the folder: left where they are, and said so."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +47,22 @@ class FileProblem:
     found_columns: list[str] = field(default_factory=list)
 
 
+def is_supported(path: Path) -> bool:
+    """A CSV or TSV export, possibly gzip-compressed."""
+    return path.name.lower().endswith(SUPPORTED_SUFFIXES)
+
+
 def scan_inbox(input_dir: Path, settle_seconds: float, now: float | None = None) -> InboxScan:
-    """List ``*.csv`` files (any case) directly in ``input_dir``, oldest first.
+    """List the exports directly in ``input_dir`` (``SUPPORTED_SUFFIXES``), oldest first.
 
     A file modified less than ``settle_seconds`` ago is left for a later run: it may still be
-    being copied.
+    being copied. Every other file is listed as unsupported.
     """
     now = time.time() if now is None else now
     if not input_dir.is_dir():
         return InboxScan(ready=[], settling=[])
-    candidates = [
-        path for path in input_dir.iterdir() if path.is_file() and path.suffix.lower() == ".csv"
-    ]
+    files = sorted(path for path in input_dir.iterdir() if path.is_file())
+    candidates = [path for path in files if is_supported(path)]
     modified = {path: path.stat().st_mtime for path in candidates}
     ordered = sorted(candidates, key=lambda path: (modified[path], path.name))
     return InboxScan(
@@ -64,6 +72,7 @@ def scan_inbox(input_dir: Path, settle_seconds: float, now: float | None = None)
             for path in ordered
             if now - modified[path] < settle_seconds
         ],
+        unsupported=[path for path in files if not is_supported(path)],
     )
 
 
@@ -82,8 +91,17 @@ def file_id(path: Path, content_hash: str) -> str:
     Deterministic, so a retried run overwrites its own output; readable, so a person finds the
     output of their file; content-bound, so a corrected re-export under the same name gets its own.
     """
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "file"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", split_name(path)[0]).strip("._") or "file"
     return f"{stem}_{content_hash[:12]}"
+
+
+def split_name(path: Path) -> tuple[str, str]:
+    """The name without its export suffix, and the suffix: ``('ward 7', '.csv.gz')``."""
+    name = path.name
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], name[-len(suffix) :]
+    return path.stem, path.suffix
 
 
 def archive(path: Path, input_dir: Path, content_hash: str) -> Path:
@@ -110,7 +128,8 @@ def _move(path: Path, folder: Path, content_hash: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():
-        target = folder / f"{path.stem}_{content_hash[:12]}{path.suffix}"
+        stem, suffix = split_name(path)
+        target = folder / f"{stem}_{content_hash[:12]}{suffix}"
     path.replace(target)
     return target
 

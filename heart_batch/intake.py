@@ -6,15 +6,11 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from heart_batch.dialect import FileRejectedError
 from heart_batch.inbox import FileProblem, archive, file_checksum, file_id, quarantine
 from heart_batch.ledger import ClaimOutcome, Ledger, ScoredCounts, new_claimant
 from heart_batch.registry import load_champion
-from heart_batch.scoring import (
-    FileRejectedError,
-    ScoringModel,
-    ScoringOptions,
-    score_file,
-)
+from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings
 from heart_batch.tracking import connect
 
@@ -31,6 +27,8 @@ class FileOutcome:
     counts: ScoredCounts | None = None
     problem: FileProblem | None = None
     error: str = ""
+    dialect: str = ""
+    """How a scored file was written, e.g. "separated by ';', decimal comma"."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,7 @@ def open_intake(settings: Settings) -> Intake:
             max_missing=settings.max_missing_features,
             threads=settings.scoring_threads,
             batch_bytes=settings.batch_bytes,
+            max_broken_share=settings.max_broken_line_share,
         ),
     )
 
@@ -108,7 +107,9 @@ def process_file(path: Path, intake: Intake, model: ScoringModel) -> FileOutcome
         paths=(str(scored.predictions_path), scored.rejected_path and str(scored.rejected_path)),
     )
     _archive_unless_gone(path, intake.input_dir, content_hash)
-    return FileOutcome(path.name, identity, "scored", counts=scored.counts)
+    return FileOutcome(
+        path.name, identity, "scored", counts=scored.counts, dialect=scored.dialect.describe()
+    )
 
 
 def _archive_unless_gone(path: Path, input_dir: Path, content_hash: str) -> None:

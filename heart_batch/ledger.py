@@ -73,12 +73,16 @@ class ClaimOutcome(str, Enum):
 
 @dataclass(frozen=True)
 class ScoredCounts:
-    """Row counts of a scored file; ``total == scored + rejected`` always."""
+    """Row counts of a scored file; ``total == scored + rejected`` always.
+
+    ``broken`` counts the rejected rows that were lines with the wrong number of fields.
+    """
 
     total: int
     scored: int
     rejected: int
     imputed: int
+    broken: int = 0
 
 
 def new_claimant() -> str:

@@ -5,7 +5,6 @@ thread pool validates and predicts (libsvm and numpy release the GIL), so memory
 batches in flight, not by the file size.
 """
 
-import csv
 import os
 import uuid
 from collections import deque
@@ -19,19 +18,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
-from heart_batch.inbox import FileProblem
+from heart_batch.dialect import Dialect, FileRejectedError, detect_dialect, header_problem
 from heart_batch.layout import REJECTED_FOLDER
 from heart_batch.ledger import ScoredCounts
+from heart_batch.reader import BrokenLine, FastReadError, RawBatch, fast_batches, tolerant_batches
 from heart_batch.schema import (
     FEATURE_NAMES,
     LABEL,
-    missing_columns,
     missing_feature_names,
-    normalize_header,
     validate_rows,
 )
 
@@ -58,14 +55,6 @@ PREDICTION_SCHEMA = pa.schema(
 ``output`` are null when the input has no such column."""
 
 
-class FileRejectedError(Exception):
-    """The file as a whole cannot be scored; it belongs in quarantine."""
-
-    def __init__(self, problem: FileProblem):
-        super().__init__(problem.problem)
-        self.problem = problem
-
-
 @dataclass(frozen=True)
 class ScoringModel:
     """The model a run scores with, and the name and version written next to each risk."""
@@ -82,15 +71,17 @@ class ScoringOptions:
     max_missing: int = 4
     threads: int = 2
     batch_bytes: int = 2 << 20
+    max_broken_share: float = 0.5
 
 
 @dataclass(frozen=True)
 class ScoredFile:
-    """Outputs of a scored file and its row counts."""
+    """Outputs of a scored file, its row counts, and how it was written."""
 
     counts: ScoredCounts
     predictions_path: Path
     rejected_path: Path | None
+    dialect: Dialect
 
 
 @dataclass(frozen=True)
@@ -98,6 +89,7 @@ class _ScoredBatch:
     predictions: pa.Table
     rejected: pa.Table | None
     imputed: int
+    broken: list[BrokenLine]
 
 
 def output_paths(output_dir: Path, file_id: str) -> tuple[Path, Path]:
@@ -106,40 +98,6 @@ def output_paths(output_dir: Path, file_id: str) -> tuple[Path, Path]:
         output_dir / f"predictions_{file_id}.parquet",
         output_dir / REJECTED_FOLDER / f"rejected_{file_id}.parquet",
     )
-
-
-def read_header(path: Path) -> list[str]:
-    """The file's column names, normalised (trimmed, lower-case).
-
-    Raises:
-        FileRejectedError: Not UTF-8 text, no header, duplicate or missing contract columns.
-    """
-    with path.open("rb") as stream:
-        first_line = stream.readline(1 << 16)
-    try:
-        text = first_line.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise FileRejectedError(
-            _header_problem("not UTF-8 text", f"undecodable byte at offset {error.start}")
-        ) from error
-    columns = [normalize_header(name) for name in next(csv.reader([text]), [])]
-    if not any(columns):
-        raise FileRejectedError(_header_problem("empty file: no header line"))
-    absent = missing_columns(columns)
-    if absent:
-        raise FileRejectedError(
-            _header_problem(f"required columns missing: {', '.join(absent)}", found=columns)
-        )
-    duplicated = sorted({name for name in columns if columns.count(name) > 1})
-    if duplicated:
-        raise FileRejectedError(
-            _header_problem(f"columns appear twice: {', '.join(duplicated)}", found=columns)
-        )
-    return columns
-
-
-def _header_problem(problem: str, detail: str = "", found: list[str] | None = None) -> FileProblem:
-    return FileProblem(problem, detail, expected_columns=FEATURE_NAMES, found_columns=found or [])
 
 
 def score_file(
@@ -151,33 +109,61 @@ def score_file(
 ) -> ScoredFile:
     """Score every row of ``source`` or reject it with a reason; outputs appear only when complete.
 
+    A clean file is streamed by the fast reader. A file with broken lines (the wrong number of
+    fields) is read again by the tolerant reader, which rejects each such line and scores the rest.
+
     Raises:
-        FileRejectedError: The file cannot be read as a CSV that holds the contract's columns.
+        FileRejectedError: The file is not a table with the contract's columns, or more than
+            ``options.max_broken_share`` of its lines are broken.
     """
-    columns = read_header(source)
+    dialect = detect_dialect(source)
     output_dir.mkdir(parents=True, exist_ok=True)
     predictions_path, rejected_path = output_paths(output_dir, file_id)
     _remove_temporaries(output_dir, file_id)
     suffix = f".{uuid.uuid4().hex[:8]}.tmp"
-    predictions_tmp = output_dir / f".{predictions_path.name}{suffix}"
-    rejected_tmp = rejected_path.parent / f".{rejected_path.name}{suffix}"
-    score_batch = _batch_scorer(source.name, columns, model, options.max_missing)
+    temporaries = (
+        output_dir / f".{predictions_path.name}{suffix}",
+        rejected_path.parent / f".{rejected_path.name}{suffix}",
+    )
+    score_batch = _batch_scorer(source.name, dialect, model, options.max_missing)
+
+    def write(batches: Iterator[RawBatch]) -> tuple[ScoredCounts, list[BrokenLine]]:
+        return _write_outputs(_scored_batches(batches, score_batch, options), *temporaries)
+
     try:
-        counts = _write_outputs(
-            _scored_batches(_read_batches(source, columns, options), score_batch, options),
-            predictions_tmp,
-            rejected_tmp,
-            PREDICTION_SCHEMA,
-        )
+        try:
+            counts, broken = write(fast_batches(source, dialect, options.batch_bytes))
+        except FastReadError:
+            counts, broken = write(tolerant_batches(source, dialect))
+        _refuse_if_mostly_broken(counts, broken, options.max_broken_share, dialect)
         if counts.rejected:
-            os.replace(rejected_tmp, rejected_path)
+            os.replace(temporaries[1], rejected_path)
         else:
             rejected_path.unlink(missing_ok=True)
-        os.replace(predictions_tmp, predictions_path)
+        os.replace(temporaries[0], predictions_path)
     finally:
-        predictions_tmp.unlink(missing_ok=True)
-        rejected_tmp.unlink(missing_ok=True)
-    return ScoredFile(counts, predictions_path, rejected_path if counts.rejected else None)
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+    return ScoredFile(counts, predictions_path, rejected_path if counts.rejected else None, dialect)
+
+
+def _refuse_if_mostly_broken(
+    counts: ScoredCounts, broken: list[BrokenLine], max_share: float, dialect: Dialect
+) -> None:
+    """Quarantine a file whose broken lines are more than ``max_share`` of its rows, or all."""
+    if not counts.broken or (
+        counts.broken <= max_share * counts.total and counts.broken < counts.total
+    ):
+        return
+    first = "; ".join(line.reason for line in broken)
+    raise FileRejectedError(
+        header_problem(
+            f"too many broken lines: {counts.broken} of {counts.total} rows have the wrong "
+            f"number of fields (at most {max_share:g} allowed, HEART_MAX_BROKEN_LINE_SHARE)",
+            f"{dialect.describe()}; first broken lines: {first}",
+            found=dialect.columns,
+        )
+    )
 
 
 def _remove_temporaries(output_dir: Path, file_id: str) -> None:
@@ -187,39 +173,12 @@ def _remove_temporaries(output_dir: Path, file_id: str) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _read_batches(source: Path, columns: list[str], options: ScoringOptions):
-    """Stream the CSV as record batches of text columns (raw values kept for rejections)."""
-    try:
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(
-                column_names=columns, skip_rows=1, block_size=options.batch_bytes, encoding="utf8"
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in columns},
-                strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-        yield from reader
-    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        problem = _header_problem("unreadable CSV", _arrow_problem(error), found=columns)
-        raise FileRejectedError(problem) from error
-
-
-def _arrow_problem(error: Exception) -> str:
-    """Arrow's message up to its second colon: what is wrong, without the row's text."""
-    return ":".join(str(error).split(":")[:2]).strip()
-
-
-def _scored_batches(batches, score_batch: Callable, options: ScoringOptions):
+def _scored_batches(batches: Iterator[RawBatch], score_batch: Callable, options: ScoringOptions):
     """Score batches on a thread pool, at most ``threads + 1`` in flight, yielding them in order."""
     with ThreadPoolExecutor(max_workers=options.threads) as pool:
         pending: deque = deque()
-        first_row = 1
         for batch in batches:
-            pending.append(pool.submit(score_batch, batch, first_row))
-            first_row += batch.num_rows
+            pending.append(pool.submit(score_batch, batch))
             if len(pending) > options.threads:
                 yield pending.popleft().result()
         while pending:
@@ -251,47 +210,48 @@ class _RowGroupWriter:
 
 
 def _write_outputs(
-    scored: Iterator[_ScoredBatch], predictions_tmp: Path, rejected_tmp: Path, schema: pa.Schema
-) -> ScoredCounts:
-    scored_rows = rejected_rows = imputed_rows = 0
-    predictions = _RowGroupWriter(predictions_tmp, schema)
+    scored: Iterator[_ScoredBatch], predictions_tmp: Path, rejected_tmp: Path
+) -> tuple[ScoredCounts, list[BrokenLine]]:
+    """Write the batches; return the counts and the first broken lines (at most five)."""
+    counts = {"scored": 0, "rejected": 0, "imputed": 0, "broken": 0}
+    first_broken: list[BrokenLine] = []
+    predictions = _RowGroupWriter(predictions_tmp, PREDICTION_SCHEMA)
     rejected = None
     try:
         for batch in scored:
             predictions.add(batch.predictions)
-            scored_rows += batch.predictions.num_rows
-            imputed_rows += batch.imputed
+            counts["scored"] += batch.predictions.num_rows
+            counts["imputed"] += batch.imputed
+            counts["broken"] += len(batch.broken)
+            first_broken += batch.broken[: 5 - len(first_broken)]
             if batch.rejected is not None:
                 if rejected is None:
                     rejected_tmp.parent.mkdir(exist_ok=True)
                     rejected = _RowGroupWriter(rejected_tmp, batch.rejected.schema)
                 rejected.add(batch.rejected)
-                rejected_rows += batch.rejected.num_rows
+                counts["rejected"] += batch.rejected.num_rows
     finally:
         predictions.close()
         if rejected is not None:
             rejected.close()
-    return ScoredCounts(
-        total=scored_rows + rejected_rows,
-        scored=scored_rows,
-        rejected=rejected_rows,
-        imputed=imputed_rows,
-    )
+    return ScoredCounts(total=counts["scored"] + counts["rejected"], **counts), first_broken
 
 
-def _batch_scorer(source_name: str, columns: list[str], model: ScoringModel, max_missing: int):
+def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_missing: int):
     """The function that turns one raw batch into predictions and rejections."""
     scored_at = pa.scalar(datetime.now(timezone.utc), pa.timestamp("us", tz="UTC"))
+    columns = dialect.columns
+    rejected_schema = _rejected_schema(columns)
 
-    def score_batch(batch: pa.RecordBatch, first_row: int) -> _ScoredBatch:
-        rows = validate_rows(_validation_frame(batch, columns), max_missing)
-        source_rows = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+    def score_batch(raw: RawBatch) -> _ScoredBatch:
+        batch = raw.table
+        rows = validate_rows(_validation_frame(batch, columns, dialect.decimal_comma), max_missing)
         accepted = pa.array(rows.accepted)
         count = len(rows.features)
         risk = model.pipeline.predict_proba(rows.features)[:, 1] if count else np.empty(0)
         values = {
             "source_file": pa.repeat(source_name, count),
-            "source_row": source_rows[rows.accepted],
+            "source_row": raw.source_rows[rows.accepted],
             PATIENT_ID: (
                 batch.column(PATIENT_ID).filter(accepted)
                 if PATIENT_ID in columns
@@ -310,18 +270,25 @@ def _batch_scorer(source_name: str, columns: list[str], model: ScoringModel, max
         )
         return _ScoredBatch(
             predictions=predictions,
-            rejected=_rejected_table(batch, source_name, source_rows, rows),
+            rejected=_rejected_table(raw, source_name, rows, rejected_schema),
             imputed=int(np.count_nonzero(rows.missing_masks)),
+            broken=raw.broken,
         )
 
     return score_batch
 
 
-def _validation_frame(batch: pa.RecordBatch, columns: list[str]) -> pd.DataFrame:
-    """Contract columns as float64 where arrow can parse the whole column, else as text."""
+def _validation_frame(batch: pa.RecordBatch, columns: list[str], decimal_comma: bool):
+    """Contract columns as float64 where arrow can parse the whole column, else as text.
+
+    With ``decimal_comma`` (files not separated by commas) ``2,3`` reads as 2.3.
+    """
     frame = {}
     for name in [*FEATURE_NAMES, *([LABEL] if LABEL in columns else [])]:
         column = batch.column(name)
+        if decimal_comma:
+            # pyarrow.compute's functions are generated at import, unseen by pylint.
+            column = pc.replace_substring(column, ",", ".")  # pylint: disable=no-member
         try:
             frame[name] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
@@ -336,17 +303,39 @@ def _imputed_lists(missing_masks: np.ndarray) -> pa.Array:
     return names.take(pa.array(which.astype(np.int32)))
 
 
-def _rejected_table(batch, source_name, source_rows, rows) -> pa.Table | None:
-    if rows.accepted.all():
-        return None
-    rejected = pa.array(~rows.accepted)
-    count = len(rows.reasons)
-    raw = {name: batch.column(name).filter(rejected) for name in batch.schema.names}
-    return pa.table(
-        {
-            "source_file": pa.repeat(source_name, count),
-            "source_row": source_rows[~rows.accepted],
-            **raw,
-            "reason": pa.array(rows.reasons, pa.string()),
-        }
+def _rejected_schema(columns: list[str]) -> pa.Schema:
+    """Where the row came from, every input column as raw text, a broken line's text, why."""
+    return pa.schema(
+        [
+            pa.field("source_file", pa.string()),
+            pa.field("source_row", pa.int64()),
+            *[pa.field(name, pa.string()) for name in columns],
+            pa.field("raw_line", pa.string()),
+            pa.field("reason", pa.string()),
+        ]
     )
+
+
+def _rejected_table(raw: RawBatch, source_name: str, rows, schema: pa.Schema) -> pa.Table | None:
+    """Rows the contract refused and broken lines, in file order; None when there are none."""
+    refused = ~rows.accepted
+    if not refused.any() and not raw.broken:
+        return None
+    mask = pa.array(refused)
+    count = int(refused.sum())
+    contract = {
+        "source_file": pa.repeat(source_name, count),
+        "source_row": raw.source_rows[refused],
+        **{name: raw.table.column(name).filter(mask) for name in raw.table.schema.names},
+        "raw_line": pa.nulls(count, pa.string()),
+        "reason": pa.array(rows.reasons, pa.string()),
+    }
+    broken = {
+        "source_file": pa.repeat(source_name, len(raw.broken)),
+        "source_row": [line.source_row for line in raw.broken],
+        **{name: pa.nulls(len(raw.broken), pa.string()) for name in raw.table.schema.names},
+        "raw_line": [line.raw_text for line in raw.broken],
+        "reason": [line.reason for line in raw.broken],
+    }
+    table = pa.concat_tables([pa.table(contract, schema=schema), pa.table(broken, schema=schema)])
+    return table.sort_by("source_row")

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     max_missing_features: int = Field(
         4, ge=0, le=13, description="Most features a row may miss (and have imputed) to be scored."
     )
+    max_broken_line_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A file whose lines with the wrong number of fields are more than this share "
+        "of its rows is quarantined; below it, each such line is a rejected row.",
+    )
     claim_lease_seconds: float = Field(
         3600.0, gt=0, description="After this long a claim by a process on another host is stale."
     )

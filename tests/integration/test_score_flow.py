@@ -1,6 +1,7 @@
 """The score flow end to end: real files, a real temporary MLflow registry and ledger database."""
 
 import csv
+import gzip
 import json
 import os
 import signal
@@ -225,3 +226,107 @@ def test_two_concurrent_runs_score_each_file_once(
     predictions = outputs(settings.output_dir, "predictions")
     assert len(predictions) == 8 and all(len(frame) == 20_000 for frame in predictions.values())
     assert {p.name for p in (settings.input_dir / "processed").iterdir()} == names
+
+
+def as_text(frame: pd.DataFrame, separator: str = ",", decimal: str = ".", newline="\n") -> str:
+    """A frame written as a hospital system would: header, separator, decimal mark, newlines."""
+    lines = [separator.join(frame.columns)]
+    for row in frame.itertuples(index=False):
+        lines.append(separator.join(str(value).replace(".", decimal) for value in row))
+    return newline.join(lines) + newline
+
+
+@pytest.fixture
+def hospital_exports(settings) -> dict[str, int]:
+    """Every kind of export seen in the wild, and the data rows each holds."""
+    inbox = settings.input_dir
+    inbox.mkdir()
+    files = {
+        "european.csv": as_text(seed_rows(30), ";", ","),
+        "ward 7 – äöü.tsv": as_text(seed_rows(20, start=30), "\t", ","),
+        "lab.csv": as_text(seed_rows(10, start=50), "|"),
+        "windows.csv": "\ufeff" + as_text(seed_rows(10, start=60), newline="\r\n"),
+        "padded.csv": as_text(seed_rows(10, start=70).map(lambda value: f" {value} ")),
+        "codes_as_floats.csv": as_text(seed_rows(10, start=80).assign(cp="1.0", sex="0.0")),
+        "no_final_newline.csv": as_text(seed_rows(5, start=90)).rstrip("\n"),
+    }
+    blank_lines = as_text(seed_rows(6, start=100)).replace("\n", "\n\n", 3)
+    files["blank_lines.csv"] = blank_lines
+    quoted = seed_rows(4, start=110).assign(patient_id=lambda f: '"' + f["patient_id"] + '\nbis"')
+    files["quoted_newlines.csv"] = as_text(quoted)
+    one_broken = as_text(seed_rows(100, start=120)).splitlines()
+    one_broken[41] += ",surplus"
+    files["one_broken_line.csv"] = "\n".join(one_broken) + "\n"
+    for name, text in files.items():
+        (inbox / name).write_text(text, encoding="utf-8")
+    (inbox / "archive.csv.gz").write_bytes(gzip.compress(as_text(seed_rows(25, 130)).encode()))
+    (inbox / "notes.txt").write_text("call the lab on Monday\n")
+    return {
+        "european.csv": 30,
+        "ward 7 – äöü.tsv": 20,
+        "lab.csv": 10,
+        "windows.csv": 10,
+        "padded.csv": 10,
+        "codes_as_floats.csv": 10,
+        "no_final_newline.csv": 5,
+        "blank_lines.csv": 6,
+        "quoted_newlines.csv": 4,
+        "one_broken_line.csv": 100,
+        "archive.csv.gz": 25,
+    }
+
+
+def test_exports_as_hospitals_write_them_lose_no_row(
+    prefect_server, champion, settings, hospital_exports, caplog
+):  # pylint: disable=unused-argument
+    summary = score(settle_seconds=0)
+    outcomes = {outcome.source_name: outcome for outcome in summary.files}
+    assert {name: o.status for name, o in outcomes.items()} == dict.fromkeys(
+        hospital_exports, "scored"
+    )
+    predictions = pd.read_parquet(settings.output_dir)
+    rejected = pd.read_parquet(settings.output_dir / "_rejected")
+    for name, rows in hospital_exports.items():
+        scored_rows = predictions.loc[predictions["source_file"] == name, "source_row"]
+        refused_rows = rejected.loc[rejected["source_file"] == name, "source_row"]
+        assert sorted([*scored_rows, *refused_rows]) == list(range(1, rows + 1)), name
+        assert outcomes[name].counts.total == rows
+    assert list(rejected["reason"]) == ["line 42: 15 fields, expected 14"]
+    assert rejected["raw_line"].iloc[0].endswith(",surplus")
+    european = predictions[predictions["source_file"] == "european.csv"]
+    assert european["oldpeak"].max() > 1 and (european["oldpeak"] % 1 > 0).any()
+    quoted = predictions[predictions["source_file"] == "quoted_newlines.csv"]
+    assert quoted["patient_id"].str.endswith("\nbis").all()
+
+    assert (settings.input_dir / "notes.txt").read_text() == "call the lab on Monday\n"
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("notes.txt: not scored: unsupported type" in m for m in messages) == 1
+    assert summary.unsupported == ["notes.txt"]
+    assert "| notes.txt | not scored: unsupported type |" in Artifact.get("scoring-run").data
+    assert any("european.csv [separated by ';', decimal comma]: 30 rows" in m for m in messages)
+    assert any("(1 broken line(s))" in m for m in messages)
+
+
+def test_a_fixed_file_comes_back_from_quarantine(
+    prefect_server, champion, settings
+):  # pylint: disable=unused-argument
+    settings.input_dir.mkdir()
+    lines = as_text(seed_rows(10)).splitlines()
+    broken = [lines[0], *[line + ",surplus" for line in lines[1:7]], *lines[7:]]
+    (settings.input_dir / "ward.csv").write_text("\n".join(broken) + "\n")
+    assert [o.status for o in score(settle_seconds=0).files] == ["quarantined"]
+    quarantined = settings.input_dir / "quarantine" / "ward.csv"
+    report = json.loads(quarantined.with_name("ward.csv.error.json").read_text())
+    assert report["problem"].startswith("too many broken lines: 6 of 10 rows")
+    assert "first broken lines: line 2: 15 fields, expected 14" in report["detail"]
+
+    # The person repairs the quarantined copy and drops it into the input folder again.
+    fixed = quarantined.read_text().replace(",surplus", "")
+    quarantined.unlink()
+    (settings.input_dir / "ward.csv").write_text(fixed)
+    summary = score(settle_seconds=0)
+    assert [(o.status, o.counts.scored) for o in summary.files] == [("scored", 10)]
+    ledger = Ledger(settings.database_url).engine.connect()
+    statuses = ledger.exec_driver_sql("select status from scored_files order by status").all()
+    assert statuses == [("quarantined",), ("scored",)]
+    assert (settings.input_dir / "quarantine" / "ward.csv.error.json").exists()

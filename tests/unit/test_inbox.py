@@ -16,17 +16,21 @@ def touch(path, content="x", age_seconds=0.0, now=1_000_000.0):
     return path
 
 
-def test_only_settled_csv_files_are_ready_oldest_first(tmp_path):
+def test_only_settled_exports_are_ready_oldest_first_and_the_rest_is_listed(tmp_path):
+    oldest = touch(tmp_path / "c.tsv.gz", age_seconds=180)
     older = touch(tmp_path / "b.csv", age_seconds=120)
-    old = touch(tmp_path / "a.CSV", age_seconds=60)
+    old = touch(tmp_path / "a.CSV.GZ", age_seconds=60)
+    ward = touch(tmp_path / "ward.TSV", age_seconds=50)
     fresh = touch(tmp_path / "copying.csv", age_seconds=5)
-    touch(tmp_path / "notes.txt", age_seconds=600)
+    notes = touch(tmp_path / "notes.txt", age_seconds=600)
+    spreadsheet = touch(tmp_path / "export.xlsx", age_seconds=600)
     (tmp_path / "processed").mkdir()
     touch(tmp_path / "processed" / "done.csv", age_seconds=600)
     scan = scan_inbox(tmp_path, settle_seconds=30, now=1_000_000.0)
-    assert scan.ready == [older, old]
+    assert scan.ready == [oldest, older, old, ward]
     ready_at = datetime.fromtimestamp(1_000_000.0 - 5 + 30, timezone.utc)
     assert scan.settling == [Settling(fresh, ready_at)]
+    assert scan.unsupported == [spreadsheet, notes]
 
 
 def test_a_missing_input_folder_is_empty(tmp_path):
@@ -41,6 +45,8 @@ def test_a_missing_input_folder_is_empty(tmp_path):
         ("2026-11-30.csv", "2026-11-30"),
         ("äöü.csv", "file"),
         ("..hidden.csv", "hidden"),
+        ("patients.csv.gz", "patients"),
+        ("Ward 7.TSV.GZ", "Ward_7"),
     ],
 )
 def test_the_id_is_the_readable_stem_and_a_short_content_hash(tmp_path, name, expected_stem):
@@ -53,6 +59,9 @@ def test_archiving_never_overwrites_an_archived_file(tmp_path):
     assert first == tmp_path / "processed" / "x.csv"
     assert second == tmp_path / "processed" / f"x_{'b' * 12}.csv"
     assert (first.read_text(), second.read_text()) == ("one", "two")
+    third = archive(touch(tmp_path / "x.csv.gz", "three"), tmp_path, "c" * 64)
+    fourth = archive(touch(tmp_path / "x.csv.gz", "four"), tmp_path, "d" * 64)
+    assert (third.name, fourth.name) == ("x.csv.gz", f"x_{'d' * 12}.csv.gz")
 
 
 def test_quarantine_keeps_the_file_and_writes_a_report(tmp_path):

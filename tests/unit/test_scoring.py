@@ -7,16 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from heart_batch.dialect import FileRejectedError, detect_dialect
 from heart_batch.model import build_pipeline
 from heart_batch.schema import FEATURE_NAMES
-from heart_batch.scoring import (
-    FileRejectedError,
-    ScoringModel,
-    ScoringOptions,
-    output_paths,
-    read_header,
-    score_file,
-)
+from heart_batch.scoring import ScoringModel, ScoringOptions, output_paths, score_file
 from tests.unit.test_schema import VALID_ROW
 
 HEADER = ",".join(VALID_ROW)
@@ -53,7 +47,7 @@ def score(tmp_path, source, model, **options):
 )
 def test_headers_are_normalised(tmp_path, header, columns):
     (tmp_path / "f.csv").write_text(header + "\n" + GOOD_LINE + "\n", encoding="utf-8")
-    assert read_header(tmp_path / "f.csv") == columns
+    assert detect_dialect(tmp_path / "f.csv").columns == columns
 
 
 @pytest.mark.parametrize(
@@ -70,31 +64,117 @@ def test_headers_are_normalised(tmp_path, header, columns):
 def test_bad_files_are_refused_with_the_problem(tmp_path, content, problem):
     (tmp_path / "f.csv").write_bytes(content)
     with pytest.raises(FileRejectedError) as refused:
-        read_header(tmp_path / "f.csv")
+        detect_dialect(tmp_path / "f.csv")
     assert refused.value.problem.problem.startswith(problem)
     assert refused.value.problem.expected_columns == FEATURE_NAMES
 
 
+WIDTH = len(VALID_ROW)
+TOO_MANY = GOOD_LINE + ",9"
+TOO_FEW = "63,1,3"
+
+
 @pytest.mark.parametrize(
-    ("content", "problem"),
+    ("lines", "rejected"),
     [
-        (HEADER + "\n" + GOOD_LINE + "\n1,2,3\n", "unreadable CSV"),
-        (HEADER + "\n" + GOOD_LINE + '\n"63,1\n', "unreadable CSV"),
+        ([GOOD_LINE, TOO_MANY, GOOD_LINE], {2: f"line 3: {WIDTH + 1} fields, expected {WIDTH}"}),
+        ([GOOD_LINE, GOOD_LINE, TOO_FEW], {3: f"line 4: 3 fields, expected {WIDTH}"}),
+        (
+            [GOOD_LINE, GOOD_LINE, '"63,1'],
+            {3: f"line 4: a quote opened on this line is never closed (1 field, expected {WIDTH})"},
+        ),
+        (
+            [GOOD_LINE, "", "", TOO_FEW, GOOD_LINE],
+            {2: f"line 5: 3 fields, expected {WIDTH}"},
+        ),
+        (
+            [GOOD_LINE, TOO_FEW, GOOD_LINE.replace("233", "-5"), TOO_MANY, GOOD_LINE],
+            {
+                2: f"line 3: 3 fields, expected {WIDTH}",
+                3: "chol=-5 outside 50 to 700 mg/dl",
+                4: f"line 5: {WIDTH + 1} fields, expected {WIDTH}",
+            },
+        ),
     ],
-    ids=["wrong-field-count", "unterminated-quote"],
+    ids=["too-many", "too-few", "unterminated-quote-at-end", "blank-lines-count-as-lines", "mixed"],
 )
-def test_a_structurally_broken_file_leaves_no_output(tmp_path, model, content, problem):
-    (tmp_path / "f.csv").write_text(content)
-    with pytest.raises(FileRejectedError, match=problem):
-        score(tmp_path, tmp_path / "f.csv", model)
-    assert not list((tmp_path / "out").iterdir())
+def test_a_broken_line_is_a_rejected_row_and_the_rest_is_scored(tmp_path, model, lines, rejected):
+    (tmp_path / "f.csv").write_text("\n".join([HEADER, *lines]), encoding="utf-8")
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    refused = pd.read_parquet(scored.rejected_path)
+    assert dict(zip(refused["source_row"], refused["reason"])) == rejected
+    data_rows = sum(1 for line in lines if line)
+    predictions = pd.read_parquet(scored.predictions_path)
+    assert sorted([*predictions["source_row"], *refused["source_row"]]) == list(
+        range(1, data_rows + 1)
+    )
+    assert (scored.counts.total, scored.counts.rejected) == (data_rows, len(rejected))
+    assert scored.counts.broken == sum(reason.startswith("line") for reason in rejected.values())
+
+
+def test_a_value_over_two_lines_counts_both_in_the_broken_line_s_number(tmp_path, model):
+    lines = [HEADER + ",patient_id", GOOD_LINE + ',"A\n1"', GOOD_LINE + ",B,9", GOOD_LINE + ",C"]
+    (tmp_path / "f.csv").write_text("\n".join(lines) + "\n")
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    assert pd.read_parquet(scored.rejected_path)["reason"].tolist() == [
+        f"line 4: {WIDTH + 2} fields, expected {WIDTH + 1}"
+    ]
+    assert pd.read_parquet(scored.predictions_path)["patient_id"].tolist() == ["A\n1", "C"]
+
+
+def test_a_broken_line_keeps_its_raw_text_capped(tmp_path, model):
+    long_line = TOO_MANY + ",x" * 400
+    (tmp_path / "f.csv").write_text("\n".join([HEADER, GOOD_LINE, long_line, GOOD_LINE]) + "\n")
+    refused = pd.read_parquet(score(tmp_path, tmp_path / "f.csv", model).rejected_path)
+    assert refused["raw_line"].iloc[0] == long_line[:500]
+    assert refused[list(VALID_ROW)].isna().all(axis=None)
+
+
+@pytest.mark.parametrize(
+    ("broken", "good", "max_share", "quarantined"),
+    [(3, 2, 0.5, True), (2, 2, 0.5, False), (1, 0, 1.0, True), (1, 99, 0.0, True)],
+    ids=["more-than-half", "exactly-half", "nothing-parses", "no-broken-line-allowed"],
+)
+def test_a_mostly_broken_file_is_quarantined_with_its_first_broken_lines(
+    tmp_path, model, broken, good, max_share, quarantined
+):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    lines = [TOO_FEW] * broken + [GOOD_LINE] * good
+    (tmp_path / "f.csv").write_text("\n".join([HEADER, *lines]) + "\n")
+    if not quarantined:
+        assert score(tmp_path, tmp_path / "f.csv", model, max_broken_share=max_share).counts.broken
+        return
+    with pytest.raises(FileRejectedError) as refused:
+        score(tmp_path, tmp_path / "f.csv", model, max_broken_share=max_share)
+    problem = refused.value.problem
+    assert problem.problem.startswith(f"too many broken lines: {broken} of {broken + good} rows")
+    assert f"first broken lines: line 2: 3 fields, expected {WIDTH}" in problem.detail
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("separator", "oldpeak", "expected"),
+    [(";", "2,3", 2.3), ("\t", "2,3", 2.3), ("|", "2.3", 2.3), (",", '"2,3"', None)],
+    ids=["semicolon", "tab", "pipe", "comma-keeps-comma-as-text"],
+)
+def test_a_decimal_comma_is_read_where_the_comma_is_not_the_separator(
+    tmp_path, model, separator, oldpeak, expected
+):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    values = [*VALID_ROW.values()]
+    values[list(VALID_ROW).index("oldpeak")] = oldpeak
+    (tmp_path / "f.csv").write_text(separator.join(VALID_ROW) + "\n" + separator.join(values))
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    if expected is None:
+        reason = pd.read_parquet(scored.rejected_path)["reason"].iloc[0]
+        assert reason == "oldpeak: not a number"
+        return
+    assert pd.read_parquet(scored.predictions_path)["oldpeak"].tolist() == [expected]
 
 
 def test_invalid_utf8_after_the_header_leaves_no_output(tmp_path, model):
     (tmp_path / "f.csv").write_bytes((HEADER + "\n" + GOOD_LINE + "\n").encode() + b"\xff\xfe,1\n")
-    with pytest.raises(FileRejectedError):
+    with pytest.raises(FileRejectedError, match="not UTF-8 text"):
         score(tmp_path, tmp_path / "f.csv", model)
-    assert not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -173,3 +253,13 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path, model):
     score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), model)
     assert not leftover.exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["predictions_f_1.parquet"]
+
+
+def test_invalid_utf8_beyond_the_first_lines_names_the_line(tmp_path, model):
+    good = "\n".join([GOOD_LINE] * 3000)
+    (tmp_path / "f.csv").write_bytes(f"{HEADER}\n{good}\n".encode() + b"\xff\xfe,1\n")
+    with pytest.raises(FileRejectedError) as refused:
+        score(tmp_path, tmp_path / "f.csv", model)
+    assert refused.value.problem.problem == "not UTF-8 text"
+    assert refused.value.problem.detail == "undecodable byte on line 3002"
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
