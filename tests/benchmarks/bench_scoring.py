@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from heart_batch.dialect import detect_dialect
 from heart_batch.intake import load_scoring_model
+from heart_batch.reader import fast_batches, tolerant_batches
 from heart_batch.schema import FEATURE_NAMES
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings, quiet_tools
@@ -38,6 +40,20 @@ def make_input(path: Path, rows: int, seed_csv: Path) -> Path:
     sample.insert(0, "patient_id", [f"P{i:08d}" for i in range(rows)])
     pa_csv.write_csv(pa.Table.from_pandas(sample, preserve_index=False), path)
     return path
+
+
+def with_broken_line(source: Path, target: Path) -> Path:
+    """``source`` with one more line at its end that has a field too many."""
+    if not target.exists():
+        content = source.read_bytes()
+        last_line = content.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        target.write_bytes(content + last_line + b",surplus\n")
+    return target
+
+
+def reader_seconds(batches) -> float:
+    """Wall seconds to exhaust a reader's batches."""
+    return timed(lambda: sum(batch.table.num_rows for batch in batches))
 
 
 def timed(action) -> float:
@@ -190,6 +206,7 @@ def main() -> None:
     metadata = pq.ParquetFile(args.workdir / "out" / "predictions_bench.parquet").metadata
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     print(f"  output: {len(sizes)} row groups of at most {max(sizes):,} rows")
+    report_broken_line(source, args.workdir, model, options, full)
 
     print("\nstart-up, each in a fresh process")
     for name, seconds in startup_figures().items():
@@ -206,6 +223,25 @@ def main() -> None:
     print(
         f"  {args.big_rows:>10,} rows  {big_rss:7.0f} MB   ratio {big_rss / small_rss:.2f} "
         "(targets: < 1024 MB, <= 1.2)"
+    )
+
+
+def report_broken_line(source: Path, workdir: Path, model, options, clean_seconds: float) -> None:
+    """The same file with one broken line at its end: the fast reader gives up at the end and
+    the tolerant reader reads it all again."""
+    broken = with_broken_line(source, workdir / "patients_broken_line.csv")
+    dialect = detect_dialect(source)
+    fast = reader_seconds(fast_batches(source, dialect, options.batch_bytes))
+    tolerant = reader_seconds(tolerant_batches(source, dialect))
+    full = timed(lambda: score_file(broken, "broken", workdir / "out", model, options))
+    print("\nthe same rows with one broken line at the end (the worst case: read twice)")
+    print(f"  fast reader alone, clean file              {fast:7.2f} s")
+    print(
+        f"  tolerant reader alone                      {tolerant:7.2f} s   ({tolerant / fast:.1f}x)"
+    )
+    print(
+        f"  full scoring path                          {full:7.2f} s   "
+        f"({full / clean_seconds:.2f}x the clean file)"
     )
 
 
