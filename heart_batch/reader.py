@@ -115,7 +115,7 @@ def tolerant_batches(source, dialect: Dialect, batch_rows: int = TOLERANT_BATCH_
 
 
 class _RecordedLines:
-    """A binary stream's lines as UTF-8 text, numbered, remembering those since the last ``take``."""
+    """A binary stream's lines as UTF-8 text, numbered; keeps those read since the last take."""
 
     def __init__(self, stream):
         self.stream = stream
