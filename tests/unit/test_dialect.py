@@ -1,4 +1,4 @@
-"""Telling how an export is written: separator, decimal mark, compression, and what to say if not."""
+"""How an export is written (separator, decimal mark, compression), and what to say if not told."""
 
 import gzip
 
