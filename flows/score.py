@@ -120,7 +120,13 @@ def score(
 
     model = load_model(settings)
     summary.model_version = model.version
-    logger.info("Scoring %d file(s) with %s v%s", len(inbox.ready), model.name, model.version)
+    logger.info(
+        "Scoring %d file(s) with %s v%s (%s)",
+        len(inbox.ready),
+        model.name,
+        model.version,
+        model.scorer,
+    )
     from heart_batch.intake import open_intake
 
     intake = open_intake(settings)

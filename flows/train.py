@@ -140,9 +140,12 @@ def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) 
         "",
         f"**Version {outcome.version} → `{outcome.alias}`**: {outcome.reason}",
         "",
-        f"Challenger: {candidate.configuration}, best of {candidate.trials} trials searched. "
+        f"Challenger: {candidate.configuration}. "
         f"Cross-validated ROC AUC {scores.roc_auc:.4f} ± {scores.roc_auc_std:.4f}, "
         f"Brier {scores.brier:.4f}, accuracy {scores.accuracy:.3f}.",
+        "",
+        f"Chosen among {candidate.trials} trials by the one-standard-error rule: "
+        f"{candidate.selection.describe()}.",
         "",
         f"Incumbent: {f'v{incumbent.version}' if incumbent else 'none'}. "
         "Every contender judged by its out-of-sample risk of every current row:",

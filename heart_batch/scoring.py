@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
 from heart_batch.dialect import Dialect, FileRejectedError, detect_dialect, header_problem
+from heart_batch.fast_risk import RiskFunction, compile_risk
 from heart_batch.layout import REJECTED_FOLDER
 from heart_batch.ledger import ScoredCounts
 from heart_batch.reader import BrokenLine, FastReadError, RawBatch, fast_batches, tolerant_batches
@@ -57,11 +58,22 @@ PREDICTION_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """The model a run scores with, and the name and version written next to each risk."""
+    """The model a run scores with, and the name and version written next to each risk.
+
+    ``risk`` is the pipeline's risk function, compiled to its linear form when it has one
+    (``heart_batch.fast_risk``, checked against ``predict_proba``); ``scorer`` says which.
+    """
 
     name: str
     version: str
     pipeline: Pipeline
+    risk: RiskFunction = field(init=False, repr=False)
+    scorer: str = field(init=False)
+
+    def __post_init__(self):
+        risk, scorer = compile_risk(self.pipeline)
+        object.__setattr__(self, "risk", risk)
+        object.__setattr__(self, "scorer", scorer)
 
 
 @dataclass(frozen=True)
@@ -248,7 +260,7 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
         rows = validate_rows(_validation_frame(batch, columns, dialect.decimal_comma), max_missing)
         accepted = pa.array(rows.accepted)
         count = len(rows.features)
-        risk = model.pipeline.predict_proba(rows.features)[:, 1] if count else np.empty(0)
+        risk = model.risk(rows.features) if count else np.empty(0)
         values = {
             "source_file": pa.repeat(source_name, count),
             "source_row": raw.source_rows[rows.accepted],

@@ -37,6 +37,7 @@ from heart_batch.registry import (
     load_reference,
 )
 from heart_batch.schema import FEATURES
+from heart_batch.selection import Selection
 from heart_batch.tuning import tune
 
 _CHECKSUM_TAG = "data_sha256."
@@ -73,6 +74,7 @@ class Candidate:
     trials: int
     decision: Decision
     contenders: list[Contender]
+    selection: Selection
 
 
 def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
@@ -115,6 +117,8 @@ def train_candidate(
     with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
         _log_inputs(data, plan, search, code_version, gate)
         result = tune(data, plan, *search)
+        mlflow.log_metrics(result.selection.as_metrics())
+        mlflow.set_tag("selection", result.selection.describe())
         refitted = {NEW: (build_pipeline(result.params, plan.seed), result.evaluation)}
         if incumbent is not None:
             champion_configuration = clone(incumbent.model)
@@ -144,6 +148,7 @@ def train_candidate(
         trials=result.trials,
         decision=decision,
         contenders=contenders,
+        selection=result.selection,
     )
 
 
@@ -168,12 +173,12 @@ def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, 
 
 
 def _log_challenger(decision: Decision, params: dict, incumbent: Incumbent | None) -> str:
-    """Record which configuration the challenger is (the search's best, or the champion's)."""
+    """Record which configuration the challenger is (the search's choice, or the champion's)."""
     mlflow.log_params({f"best.{key}": value for key, value in params.items()})
     if decision.challenger == REFRESH:
         configuration = f"champion v{incumbent.version}'s configuration, refitted"
     else:
-        configuration = f"the search's best: {params}"
+        configuration = f"the search's choice: {params}"
     mlflow.set_tag("challenger", configuration)
     return configuration
 

@@ -1,0 +1,192 @@
+"""The risk of a linear champion as a sum of per-feature contributions, at numpy speed.
+
+The registered model stays the scikit-learn pipeline. When its classifier is linear (logistic
+regression, a linear SVM), each of the calibrated members computes ``a * (x . w + c) + b`` from the
+preprocessed row, and the preprocessing is, feature by feature, affine (median imputation and
+scaling), a table (most-frequent imputation and one-hot codes) or an indicator (missing). So the
+whole pipeline folds into slopes, code tables and indicator weights per member, and the risk is
+the mean over the members of ``expit(-(sum of contributions + bias))``: two small matrix products
+and a table lookup per coded feature, no pandas, no matrix of one-hot columns. ``compile_risk`` derives it and checks it against the
+pipeline on probe rows; any other pipeline is scored by its own ``predict_proba``.
+"""
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.pipeline import Pipeline
+
+from heart_batch.schema import FEATURE_NAMES, FEATURES
+
+RiskFunction = Callable[[pd.DataFrame], np.ndarray]
+PARITY_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class _Nominal:
+    """Most-frequent-imputed and one-hot encoded: ``table[code]`` per member; the last row, zeros,
+    serves every value that is not a known code (one-hot's ``handle_unknown="ignore"``)."""
+
+    mode: float
+    table: np.ndarray
+
+    @classmethod
+    def from_codes(cls, mode: float, codes: np.ndarray, rows: np.ndarray) -> "_Nominal":
+        """A table indexed by the code itself (codes are small non-negative integers)."""
+        if np.any(codes < 0) or np.any(codes != np.round(codes)):
+            raise ValueError("codes must be non-negative integers")
+        table = np.zeros((int(codes.max()) + 2, rows.shape[1]))
+        table[codes.astype(np.intp)] = rows
+        return cls(mode, table)
+
+    def contribution(self, values: np.ndarray) -> np.ndarray:
+        """Per row, the members' weight of this feature's code."""
+        filled = np.where(np.isnan(values), self.mode, values)
+        unknown = len(self.table) - 1
+        index = np.clip(filled, -1, unknown).astype(np.intp)
+        index[(index < 0) | (index != filled)] = unknown
+        return self.table[index]
+
+
+@dataclass(frozen=True)
+class LinearRisk:
+    """The folded pipeline over the feature matrix (columns in ``FEATURE_NAMES`` order).
+
+    Numeric features: median-imputed, times a slope per member (the scaling folded in). Nominal
+    features: a table per code. Missing indicators: a weight per member. All columns per member.
+    """
+
+    numeric: np.ndarray
+    medians: np.ndarray
+    slopes: np.ndarray
+    nominal: dict[int, _Nominal]
+    indicated: np.ndarray
+    indicator_weights: np.ndarray
+    bias: np.ndarray
+
+    def __call__(self, features: pd.DataFrame) -> np.ndarray:
+        matrix = features[FEATURE_NAMES].to_numpy(dtype=np.float64)
+        missing = np.isnan(matrix)
+        numbers = np.where(missing[:, self.numeric], self.medians, matrix[:, self.numeric])
+        total = numbers @ self.slopes + self.bias
+        total += missing[:, self.indicated] @ self.indicator_weights
+        for column, part in self.nominal.items():
+            total += part.contribution(matrix[:, column])
+        return expit(-total).mean(axis=1)
+
+
+def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
+    """The fastest exact risk function of a fitted pipeline, and what it is.
+
+    A linear pipeline gives a ``LinearRisk`` if it matches ``predict_proba`` within
+    ``PARITY_TOLERANCE`` on probe rows; anything else gives ``predict_proba`` itself.
+    """
+    plain = _pipeline_risk(pipeline)
+    try:
+        folded = fold_linear(pipeline)
+    except (AttributeError, ValueError):
+        return plain, "the pipeline's predict_proba"
+    probe = probe_rows()
+    with warnings.catch_warnings():  # the probe's unknown codes are on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        expected = plain(probe)
+    if np.max(np.abs(folded(probe) - expected)) > PARITY_TOLERANCE:
+        return plain, "the pipeline's predict_proba (the linear form did not match)"
+    return folded, "linear form (per-feature contributions)"
+
+
+def _pipeline_risk(pipeline: Pipeline) -> RiskFunction:
+    return lambda features: pipeline.predict_proba(features)[:, 1]
+
+
+def fold_linear(pipeline: Pipeline) -> LinearRisk:
+    """Fold preprocessing, linear members and their sigmoid calibrations into one ``LinearRisk``.
+
+    Raises:
+        AttributeError: The classifier is not linear (no ``coef_``) or not sigmoid-calibrated.
+        ValueError: The preprocessing is not the one ``heart_batch.model`` builds.
+    """
+    preprocess, calibrated = pipeline.named_steps["preprocess"], pipeline.named_steps["classifier"]
+    weights, bias = _member_weights(calibrated)
+    layout = preprocess.output_indices_
+    if layout["remainder"].stop != layout["remainder"].start:
+        raise ValueError("unexpected remainder columns")
+    numeric, medians, slopes, offset = _numeric_part(preprocess, weights[layout["scaled"]])
+    indicated = _columns(preprocess, "missing")
+    indicated = [indicated[i] for i in preprocess.named_transformers_["missing"].features_]
+    return LinearRisk(
+        numeric=numeric,
+        medians=medians,
+        slopes=slopes,
+        nominal=_nominal_part(preprocess, weights[layout["nominal"]]),
+        indicated=np.array([FEATURE_NAMES.index(name) for name in indicated], dtype=np.intp),
+        indicator_weights=weights[layout["missing"]],
+        bias=bias + offset,
+    )
+
+
+def _member_weights(calibrated) -> tuple[np.ndarray, np.ndarray]:
+    """Columns: one per calibrated member, ``a * w`` and ``a * c + b`` of ``a * (x.w + c) + b``."""
+    weights, biases = [], []
+    for member in calibrated.calibrated_classifiers_:
+        (calibrator,) = member.calibrators
+        coef = np.asarray(member.estimator.coef_, dtype=np.float64).ravel()
+        intercept = float(np.ravel(member.estimator.intercept_)[0])
+        weights.append(calibrator.a_ * coef)
+        biases.append(calibrator.a_ * intercept + calibrator.b_)
+    return np.column_stack(weights), np.array(biases)
+
+
+def _numeric_part(preprocess, weights: np.ndarray):
+    """``(x - mean) / scale . w`` is ``x . (w / scale)`` plus a constant offset per member."""
+    steps = preprocess.named_transformers_["scaled"].named_steps
+    imputer, scaler = steps["simpleimputer"], steps["standardscaler"]
+    names = _columns(preprocess, "scaled")
+    slopes = weights / scaler.scale_[:, None]
+    offset = -(scaler.mean_ @ slopes)
+    columns = np.array([FEATURE_NAMES.index(name) for name in names], dtype=np.intp)
+    return columns, np.asarray(imputer.statistics_, dtype=np.float64), slopes, offset
+
+
+def _nominal_part(preprocess, weights: np.ndarray) -> dict[int, _Nominal]:
+    """Per nominal feature, its members' weight for each code (zeros for the dropped code)."""
+    steps = preprocess.named_transformers_["nominal"].named_steps
+    imputer, encoder = steps["simpleimputer"], steps["onehotencoder"]
+    parts, column = {}, 0
+    for i, name in enumerate(_columns(preprocess, "nominal")):
+        codes = np.asarray(encoder.categories_[i], dtype=np.float64)
+        dropped = None if encoder.drop_idx_ is None else encoder.drop_idx_[i]
+        rows = np.zeros((len(codes), weights.shape[1]))
+        for code_index in range(len(codes)):
+            if code_index != dropped:
+                rows[code_index] = weights[column]
+                column += 1
+        mode = float(imputer.statistics_[i])
+        parts[FEATURE_NAMES.index(name)] = _Nominal.from_codes(mode, codes, rows)
+    if column != weights.shape[0]:
+        raise ValueError("one-hot columns do not match the encoder")
+    return parts
+
+
+def _columns(preprocess, transformer: str) -> list[str]:
+    (columns,) = [cols for name, _, cols in preprocess.transformers_ if name == transformer]
+    return list(columns)
+
+
+def probe_rows(count: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Rows over every feature's whole domain, a fifth of the values missing, some codes unknown."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for feature in FEATURES:
+        if feature.codes:
+            codes = np.array([*feature.codes, max(feature.codes) + 1], dtype=np.float64)
+            values = rng.choice(codes, count)
+        else:
+            low, high = feature.valid_range
+            values = rng.uniform(low, high, count)
+        values[rng.random(count) < 0.2] = np.nan
+        columns[feature.name] = values
+    return pd.DataFrame(columns)

@@ -1,0 +1,64 @@
+"""The one-standard-error rule: the cheapest near-best trial, or the best when nothing ties."""
+
+import math
+
+import pytest
+
+from heart_batch.model import build_pipeline
+from heart_batch.selection import (
+    THROUGHPUT_ROWS,
+    TrialRecord,
+    one_standard_error_rule,
+    rows_per_second,
+    throughput_sample,
+)
+
+FOLDS = 25
+
+
+def trial(number, family, roc_auc, rows_per_second_, std=0.035):
+    return TrialRecord(number, {"family": family}, roc_auc, std, rows_per_second_)
+
+
+def test_the_cheapest_trial_within_one_standard_error_wins():
+    trials = [
+        trial(0, "svc", 0.9177, 27_000),  # best ROC AUC, an RBF SVM
+        trial(1, "logistic_regression", 0.9170, 2_500_000),  # 0.0007 lower, 90 times cheaper
+        trial(2, "gradient_boosting", 0.9141, 400_000),
+        trial(3, "logistic_regression", 0.9050, 2_600_000),  # cheapest, but not a tie
+    ]
+    selection = one_standard_error_rule(trials, FOLDS)
+    assert selection.standard_error == pytest.approx(0.035 / math.sqrt(FOLDS))
+    assert (selection.chosen.number, selection.best.number, selection.near_ties) == (1, 0, 3)
+    assert selection.threshold == pytest.approx(0.9177 - 0.007)
+    assert "trial 1 (logistic_regression" in selection.describe()
+
+
+def test_without_a_tie_the_best_trial_wins_however_slow():
+    trials = [trial(0, "svc", 0.95, 20_000, std=0.01), trial(1, "logistic_regression", 0.90, 3e6)]
+    selection = one_standard_error_rule(trials, FOLDS)
+    assert selection.chosen == selection.best == trials[0]
+    assert selection.near_ties == 1
+
+
+def test_trials_of_the_same_order_of_cost_are_told_apart_by_roc_auc_not_timing_noise():
+    trials = [
+        trial(0, "logistic_regression", 0.9170, 2_000_000),
+        trial(1, "logistic_regression", 0.9150, 2_400_000),  # faster only by timing noise
+        trial(2, "svc", 0.9177, 30_000),
+    ]
+    assert one_standard_error_rule(trials, FOLDS).chosen.number == 0
+
+
+def test_no_trial_is_an_error():
+    with pytest.raises(ValueError, match="no trials"):
+        one_standard_error_rule([], FOLDS)
+
+
+def test_throughput_is_measured_on_a_fixed_sample(training_data):
+    sample = throughput_sample(training_data.features, seed=3)
+    assert len(sample) == THROUGHPUT_ROWS
+    assert sample.equals(throughput_sample(training_data.features, seed=3))
+    pipeline = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
+    pipeline.fit(training_data.features, training_data.target)
+    assert rows_per_second(pipeline, sample) > 0
