@@ -6,8 +6,9 @@ preprocessed row, and the preprocessing is, feature by feature, affine (median i
 scaling), a table (most-frequent imputation and one-hot codes) or an indicator (missing). So the
 whole pipeline folds into slopes, code tables and indicator weights per member, and the risk is
 the mean over the members of ``expit(-(sum of contributions + bias))``: two small matrix products
-and a table lookup per coded feature, no pandas, no matrix of one-hot columns. ``compile_risk`` derives it and checks it against the
-pipeline on probe rows; any other pipeline is scored by its own ``predict_proba``.
+and a table lookup per coded feature, no pandas, no matrix of one-hot columns. ``compile_risk``
+derives it and checks it against the pipeline on probe rows; any other pipeline is scored by its
+own ``predict_proba``.
 """
 
 import warnings
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit  # pylint: disable=no-name-in-module
 from sklearn.pipeline import Pipeline
 
 from heart_batch.schema import FEATURE_NAMES, FEATURES
