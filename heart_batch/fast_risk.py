@@ -79,24 +79,91 @@ class LinearRisk:
         return expit(-total).mean(axis=1)
 
 
+@dataclass(frozen=True)
+class Preprocessing:
+    """The pipeline's preprocessing on numpy arrays: the same matrix as its ColumnTransformer."""
+
+    numeric: np.ndarray
+    medians: np.ndarray
+    means: np.ndarray
+    scales: np.ndarray
+    nominal: list[tuple[int, float, np.ndarray]]
+    """Per nominal feature: its column, its mode, the codes that get a one-hot column."""
+    indicated: np.ndarray
+
+    def __call__(self, features: pd.DataFrame) -> np.ndarray:
+        matrix = features[FEATURE_NAMES].to_numpy(dtype=np.float64)
+        missing = np.isnan(matrix)
+        numbers = np.where(missing[:, self.numeric], self.medians, matrix[:, self.numeric])
+        blocks = [(numbers - self.means) / self.scales]
+        for column, mode, kept in self.nominal:
+            filled = np.where(missing[:, column], mode, matrix[:, column])
+            blocks.append((filled[:, None] == kept[None, :]).astype(np.float64))
+        blocks.append(missing[:, self.indicated].astype(np.float64))
+        return np.hstack(blocks)
+
+
 def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
     """The fastest exact risk function of a fitted pipeline, and what it is.
 
-    A linear pipeline gives a ``LinearRisk`` if it matches ``predict_proba`` within
-    ``PARITY_TOLERANCE`` on probe rows; anything else gives ``predict_proba`` itself.
+    A linear pipeline gives a ``LinearRisk``; another one its classifier's ``predict_proba`` on
+    the numpy ``Preprocessing``; either only if it matches the pipeline's ``predict_proba`` within
+    ``PARITY_TOLERANCE`` on probe rows. Otherwise the pipeline's own ``predict_proba``.
     """
     plain = _pipeline_risk(pipeline)
-    try:
-        folded = fold_linear(pipeline)
-    except (AttributeError, ValueError):
-        return plain, "the pipeline's predict_proba"
     probe = probe_rows()
     with warnings.catch_warnings():  # the probe's unknown codes are on purpose
         warnings.simplefilter("ignore", UserWarning)
         expected = plain(probe)
-    if np.max(np.abs(folded(probe) - expected)) > PARITY_TOLERANCE:
-        return plain, "the pipeline's predict_proba (the linear form did not match)"
-    return folded, "linear form (per-feature contributions)"
+    for derive, what in (
+        (fold_linear, "linear form (per-feature contributions)"),
+        (_on_numpy_preprocessing, "the classifier on numpy preprocessing"),
+    ):
+        try:
+            fast = derive(pipeline)
+        except (AttributeError, ValueError, KeyError):
+            continue
+        if np.max(np.abs(fast(probe) - expected)) <= PARITY_TOLERANCE:
+            return fast, what
+    return plain, "the pipeline's predict_proba"
+
+
+def _on_numpy_preprocessing(pipeline: Pipeline) -> RiskFunction:
+    preprocessing = numpy_preprocessing(pipeline.named_steps["preprocess"])
+    classifier = pipeline.named_steps["classifier"]
+    return lambda features: classifier.predict_proba(preprocessing(features))[:, 1]
+
+
+def numpy_preprocessing(preprocess) -> Preprocessing:
+    """The fitted ColumnTransformer of ``heart_batch.model`` as a ``Preprocessing``.
+
+    Raises:
+        ValueError: The preprocessing is not the one ``heart_batch.model`` builds.
+    """
+    if (
+        preprocess.output_indices_["remainder"].stop
+        != preprocess.output_indices_["remainder"].start
+    ):
+        raise ValueError("unexpected remainder columns")
+    scaled = preprocess.named_transformers_["scaled"].named_steps
+    steps = preprocess.named_transformers_["nominal"].named_steps
+    imputer, encoder = steps["simpleimputer"], steps["onehotencoder"]
+    nominal = []
+    for i, name in enumerate(_columns(preprocess, "nominal")):
+        codes = np.asarray(encoder.categories_[i], dtype=np.float64)
+        if encoder.drop_idx_ is not None and encoder.drop_idx_[i] is not None:
+            codes = np.delete(codes, encoder.drop_idx_[i])
+        nominal.append((FEATURE_NAMES.index(name), float(imputer.statistics_[i]), codes))
+    indicated = _columns(preprocess, "missing")
+    indicated = [indicated[i] for i in preprocess.named_transformers_["missing"].features_]
+    return Preprocessing(
+        numeric=np.array([FEATURE_NAMES.index(n) for n in _columns(preprocess, "scaled")]),
+        medians=np.asarray(scaled["simpleimputer"].statistics_, dtype=np.float64),
+        means=scaled["standardscaler"].mean_,
+        scales=scaled["standardscaler"].scale_,
+        nominal=nominal,
+        indicated=np.array([FEATURE_NAMES.index(name) for name in indicated], dtype=np.intp),
+    )
 
 
 def _pipeline_risk(pipeline: Pipeline) -> RiskFunction:

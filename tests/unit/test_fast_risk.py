@@ -1,10 +1,18 @@
 """The linear form of a linear champion gives the pipeline's risks; anything else keeps its own."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.fast_risk import PARITY_TOLERANCE, compile_risk, fold_linear, probe_rows
+from heart_batch.fast_risk import (
+    PARITY_TOLERANCE,
+    compile_risk,
+    fold_linear,
+    numpy_preprocessing,
+    probe_rows,
+)
 from heart_batch.model import build_pipeline
 from heart_batch.schema import validate_rows
 from tests.conftest import REPO_ROOT
@@ -44,21 +52,36 @@ def test_the_linear_form_matches_predict_proba(params, training_data):
         assert np.max(np.abs(risk(rows) - expected)) < PARITY_TOLERANCE
 
 
+@pytest.mark.parametrize("params", LINEAR + NONLINEAR, ids=lambda p: p.get("kernel", p["family"]))
+def test_numpy_preprocessing_gives_the_column_transformer_s_matrix_exactly(params, training_data):
+    preprocess = fitted(params, training_data).named_steps["preprocess"]
+    preprocessing = numpy_preprocessing(preprocess)
+    for rows in (training_data.features, other_hospitals(), probe_rows()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the probe's unknown codes
+            assert np.array_equal(preprocessing(rows), preprocess.transform(rows))
+
+
 @pytest.mark.parametrize("params", NONLINEAR, ids=lambda p: p["family"])
-def test_a_nonlinear_pipeline_keeps_its_own_predict_proba(params, training_data):
+def test_a_nonlinear_classifier_runs_on_the_numpy_preprocessing(params, training_data):
     pipeline = fitted(params, training_data)
     risk, scorer = compile_risk(pipeline)
-    assert scorer == "the pipeline's predict_proba"
-    rows = training_data.features.head(50)
+    assert scorer == "the classifier on numpy preprocessing"
+    rows = other_hospitals()
     assert np.array_equal(risk(rows), pipeline.predict_proba(rows)[:, 1])
 
 
-def test_a_linear_form_that_does_not_match_is_not_used(training_data, monkeypatch):
+def unknown_preprocessing(_):
+    raise ValueError("not the preprocessing heart_batch.model builds")
+
+
+def test_a_fast_form_that_does_not_match_is_not_used(training_data, monkeypatch):
     pipeline = fitted(LINEAR[0], training_data)
     wrong = fold_linear(pipeline)
     wrong.bias[0] += 1e-3
     monkeypatch.setattr("heart_batch.fast_risk.fold_linear", lambda _: wrong)
+    monkeypatch.setattr("heart_batch.fast_risk.numpy_preprocessing", unknown_preprocessing)
     risk, scorer = compile_risk(pipeline)
-    assert scorer == "the pipeline's predict_proba (the linear form did not match)"
+    assert scorer == "the pipeline's predict_proba"
     rows = training_data.features.head(50)
     assert np.array_equal(risk(rows), pipeline.predict_proba(rows)[:, 1])
