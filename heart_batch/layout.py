@@ -34,7 +34,7 @@ class Move:
 
 
 def pending_moves(settings: Settings) -> list[Move]:
-    """What an older release left where parquet readers trip over it. Standard library only."""
+    """What an older release left where parquet readers trip over it (file system only)."""
     output_dir = settings.output_dir
     moves = [
         Move(path, output_dir / REJECTED_FOLDER / path.name)
