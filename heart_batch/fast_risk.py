@@ -173,26 +173,25 @@ def _pipeline_risk(pipeline: Pipeline) -> RiskFunction:
 def fold_linear(pipeline: Pipeline) -> LinearRisk:
     """Fold preprocessing, linear members and their sigmoid calibrations into one ``LinearRisk``.
 
+    ``(x - mean) / scale . w`` is ``x . (w / scale)`` plus a constant, which joins the bias.
+
     Raises:
         AttributeError: The classifier is not linear (no ``coef_``) or not sigmoid-calibrated.
         ValueError: The preprocessing is not the one ``heart_batch.model`` builds.
     """
     preprocess, calibrated = pipeline.named_steps["preprocess"], pipeline.named_steps["classifier"]
     weights, bias = _member_weights(calibrated)
+    preprocessing = numpy_preprocessing(preprocess)
     layout = preprocess.output_indices_
-    if layout["remainder"].stop != layout["remainder"].start:
-        raise ValueError("unexpected remainder columns")
-    numeric, medians, slopes, offset = _numeric_part(preprocess, weights[layout["scaled"]])
-    indicated = _columns(preprocess, "missing")
-    indicated = [indicated[i] for i in preprocess.named_transformers_["missing"].features_]
+    slopes = weights[layout["scaled"]] / preprocessing.scales[:, None]
     return LinearRisk(
-        numeric=numeric,
-        medians=medians,
+        numeric=preprocessing.numeric,
+        medians=preprocessing.medians,
         slopes=slopes,
-        nominal=_nominal_part(preprocess, weights[layout["nominal"]]),
-        indicated=np.array([FEATURE_NAMES.index(name) for name in indicated], dtype=np.intp),
+        nominal=_code_tables(preprocessing.nominal, weights[layout["nominal"]]),
+        indicated=preprocessing.indicated,
         indicator_weights=weights[layout["missing"]],
-        bias=bias + offset,
+        bias=bias - preprocessing.means @ slopes,
     )
 
 
@@ -208,35 +207,16 @@ def _member_weights(calibrated) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(weights), np.array(biases)
 
 
-def _numeric_part(preprocess, weights: np.ndarray):
-    """``(x - mean) / scale . w`` is ``x . (w / scale)`` plus a constant offset per member."""
-    steps = preprocess.named_transformers_["scaled"].named_steps
-    imputer, scaler = steps["simpleimputer"], steps["standardscaler"]
-    names = _columns(preprocess, "scaled")
-    slopes = weights / scaler.scale_[:, None]
-    offset = -(scaler.mean_ @ slopes)
-    columns = np.array([FEATURE_NAMES.index(name) for name in names], dtype=np.intp)
-    return columns, np.asarray(imputer.statistics_, dtype=np.float64), slopes, offset
-
-
-def _nominal_part(preprocess, weights: np.ndarray) -> dict[int, _Nominal]:
-    """Per nominal feature, its members' weight for each code (zeros for the dropped code)."""
-    steps = preprocess.named_transformers_["nominal"].named_steps
-    imputer, encoder = steps["simpleimputer"], steps["onehotencoder"]
-    parts, column = {}, 0
-    for i, name in enumerate(_columns(preprocess, "nominal")):
-        codes = np.asarray(encoder.categories_[i], dtype=np.float64)
-        dropped = None if encoder.drop_idx_ is None else encoder.drop_idx_[i]
-        rows = np.zeros((len(codes), weights.shape[1]))
-        for code_index in range(len(codes)):
-            if code_index != dropped:
-                rows[code_index] = weights[column]
-                column += 1
-        mode = float(imputer.statistics_[i])
-        parts[FEATURE_NAMES.index(name)] = _Nominal.from_codes(mode, codes, rows)
-    if column != weights.shape[0]:
+def _code_tables(nominal: list, weights: np.ndarray) -> dict[int, _Nominal]:
+    """Per nominal feature, its members' weight for each one-hot code (a dropped or unknown code
+    weighs nothing)."""
+    tables, start = {}, 0
+    for column, mode, kept in nominal:
+        tables[column] = _Nominal.from_codes(mode, kept, weights[start : start + len(kept)])
+        start += len(kept)
+    if start != len(weights):
         raise ValueError("one-hot columns do not match the encoder")
-    return parts
+    return tables
 
 
 def _columns(preprocess, transformer: str) -> list[str]:
