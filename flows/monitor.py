@@ -14,6 +14,7 @@ from prefect.settings import get_current_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect_email import EmailServerCredentials, email_send_message
 
+from flows.layout import upgrade_layout_if_needed
 from heart_batch.alerts import (
     alert_body,
     alert_subject,
@@ -22,7 +23,6 @@ from heart_batch.alerts import (
     retraining_allowed,
 )
 from heart_batch.calibration import CalibrationCache
-from heart_batch.layout import pending_moves, upgrade_outputs
 from heart_batch.ledger import Ledger
 from heart_batch.monitor_store import MonitorStore
 from heart_batch.monitoring import (
@@ -85,12 +85,6 @@ def load_reference(settings: Settings) -> ChampionReference:
     return load_champion_reference(MlflowClient(), settings.model_name)
 
 
-@task(retries=2, retry_delay_seconds=5)
-def upgrade_layout(settings: Settings) -> list[str]:
-    """Move an older release's rejections, reports and workspace out of the predictions' way."""
-    return upgrade_outputs(settings)
-
-
 @task(cache_policy=NO_CACHE)
 def next_window(store: MonitorStore, ledger: Ledger) -> Window:
     """Files scored since the last judged window."""
@@ -151,9 +145,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     overrides = {name: value for name, value in locals().items() if value is not None}
     settings = Settings().model_copy(update=overrides)
     logger = get_run_logger()
-    if pending_moves(settings):
-        for move in upgrade_layout(settings):
-            logger.info("Outputs layout upgraded: %s", move)
+    upgrade_layout_if_needed(settings)
     champion = load_reference(settings)
     model = (champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)

@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.layout import upgrade_layout_if_needed
 from heart_batch.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
-from heart_batch.layout import pending_moves, upgrade_outputs
 from heart_batch.settings import Settings, quiet_tools
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
@@ -55,12 +55,6 @@ def scan(settings: Settings) -> InboxScan:
     return scan_inbox(settings.input_dir, settings.settle_seconds)
 
 
-@task(retries=2, retry_delay_seconds=5)
-def upgrade_layout(settings: Settings) -> list[str]:
-    """Move an older release's rejections, reports and workspace out of the predictions' way."""
-    return upgrade_outputs(settings)
-
-
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_no_champion)
 def load_model(settings: Settings):
     """Load the champion once for the run; fails at once if there is none."""
@@ -98,9 +92,7 @@ def score(
         update={name: value for name, value in overrides.items() if value is not None}
     )
     logger = get_run_logger()
-    if pending_moves(settings):
-        for move in upgrade_layout(settings):
-            logger.info("Outputs layout upgraded: %s", move)
+    upgrade_layout_if_needed(settings)
     inbox = scan(settings)
     summary = ScoringSummary(
         settling=len(inbox.settling), unsupported=[path.name for path in inbox.unsupported]
