@@ -163,9 +163,8 @@ def _refuse_if_mostly_broken(
     counts: ScoredCounts, broken: list[BrokenLine], max_share: float, dialect: Dialect
 ) -> None:
     """Quarantine a file whose broken lines are more than ``max_share`` of its rows, or all."""
-    if not counts.broken or (
-        counts.broken <= max_share * counts.total and counts.broken < counts.total
-    ):
+    mostly_broken = counts.broken > max_share * counts.total or counts.broken == counts.total
+    if not counts.broken or not mostly_broken:
         return
     first = "; ".join(line.reason for line in broken)
     raise FileRejectedError(
