@@ -14,8 +14,7 @@ from heart_batch.cleanup import delete, describe, plan_clean
 from heart_batch.inbox import seed_with_examples
 from heart_batch.layout import upgrade_outputs
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
-
-BIN = os.path.dirname(sys.executable)
+from heart_batch.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +63,9 @@ def evidently_ui(settings: Settings) -> int:
     """Replace this process with the Evidently UI on the monitoring workspace."""
     upgrade_outputs(settings)
     settings.evidently_workspace.mkdir(parents=True, exist_ok=True)
-    port = str(settings.evidently_port)
-    print(f"Evidently UI of {settings.evidently_workspace} on http://127.0.0.1:{port}")
-    ui = os.path.join(BIN, "evidently")
-    workspace = str(settings.evidently_workspace)
-    os.execv(ui, [ui, "ui", "--workspace", workspace, "--host", "127.0.0.1", "--port", port])
+    (ui,) = [service for service in Stack(settings).servers() if service.name == "evidently-ui"]
+    print(f"Evidently UI of {settings.evidently_workspace} on {ui.ui_url}")
+    os.execv(ui.command[0], ui.command)
     return 1  # not reached: execv does not return
 
 
