@@ -5,7 +5,7 @@ regression, a linear SVM), each of the calibrated members computes ``a * (x . w 
 preprocessed row, and the preprocessing is, feature by feature, affine (median imputation and
 scaling), a table (most-frequent imputation and one-hot codes) or an indicator (missing). So the
 whole pipeline folds into slopes, code tables and indicator weights per member, and the risk is
-the mean over the members of ``expit(-(sum of contributions + bias))``: two small matrix products
+the mean over the members of ``expit(-(sum of contributions + bias))``: one small matrix product
 and a table lookup per coded feature, no pandas, no matrix of one-hot columns. ``compile_risk``
 derives it and checks it against the pipeline on probe rows; any other pipeline is scored by its
 own ``predict_proba``.
@@ -22,8 +22,14 @@ from sklearn.pipeline import Pipeline
 
 from heart_batch.schema import FEATURE_NAMES, FEATURES
 
-RiskFunction = Callable[[pd.DataFrame], np.ndarray]
+RiskFunction = Callable[[np.ndarray], np.ndarray]
+"""The risk of each row of a feature matrix (float64, columns in ``FEATURE_NAMES`` order)."""
 PARITY_TOLERANCE = 1e-9
+
+
+def feature_matrix(features: pd.DataFrame) -> np.ndarray:
+    """The matrix a ``RiskFunction`` takes, from a frame with (at least) the feature columns."""
+    return features[FEATURE_NAMES].to_numpy(dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -54,26 +60,29 @@ class _Nominal:
 
 @dataclass(frozen=True)
 class LinearRisk:
-    """The folded pipeline over the feature matrix (columns in ``FEATURE_NAMES`` order).
+    """The folded pipeline over the feature matrix.
 
-    Numeric features: median-imputed, times a slope per member (the scaling folded in). Nominal
-    features: a table per code. Missing indicators: a weight per member. All columns per member.
+    Numeric features (median-imputed) and the missing indicators of the indicated features form
+    one design matrix, times one weight per member (the scaling folded in). Nominal features: a
+    table per code. All columns per member.
     """
 
     numeric: np.ndarray
     medians: np.ndarray
-    slopes: np.ndarray
-    nominal: dict[int, _Nominal]
     indicated: np.ndarray
-    indicator_weights: np.ndarray
+    weights: np.ndarray
+    """Rows: the numeric features' slopes, then the indicators' weights."""
+    nominal: dict[int, _Nominal]
     bias: np.ndarray
 
-    def __call__(self, features: pd.DataFrame) -> np.ndarray:
-        matrix = features[FEATURE_NAMES].to_numpy(dtype=np.float64)
-        missing = np.isnan(matrix)
-        numbers = np.where(missing[:, self.numeric], self.medians, matrix[:, self.numeric])
-        total = numbers @ self.slopes + self.bias
-        total += missing[:, self.indicated] @ self.indicator_weights
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        design = np.empty((len(matrix), len(self.weights)), order="F")
+        for i, (column, median) in enumerate(zip(self.numeric, self.medians)):
+            values = matrix[:, column]
+            design[:, i] = np.where(np.isnan(values), median, values)
+        for i, column in enumerate(self.indicated, start=len(self.numeric)):
+            design[:, i] = np.isnan(matrix[:, column])
+        total = design @ self.weights + self.bias
         for column, part in self.nominal.items():
             total += part.contribution(matrix[:, column])
         return expit(-total).mean(axis=1)
@@ -91,8 +100,7 @@ class Preprocessing:
     """Per nominal feature: its column, its mode, the codes that get a one-hot column."""
     indicated: np.ndarray
 
-    def __call__(self, features: pd.DataFrame) -> np.ndarray:
-        matrix = features[FEATURE_NAMES].to_numpy(dtype=np.float64)
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
         missing = np.isnan(matrix)
         numbers = np.where(missing[:, self.numeric], self.medians, matrix[:, self.numeric])
         blocks = [(numbers - self.means) / self.scales]
@@ -111,7 +119,7 @@ def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
     ``PARITY_TOLERANCE`` on probe rows. Otherwise the pipeline's own ``predict_proba``.
     """
     plain = _pipeline_risk(pipeline)
-    probe = probe_rows()
+    probe = feature_matrix(probe_rows())
     with warnings.catch_warnings():  # the probe's unknown codes are on purpose
         warnings.simplefilter("ignore", UserWarning)
         expected = plain(probe)
@@ -131,7 +139,7 @@ def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
 def _on_numpy_preprocessing(pipeline: Pipeline) -> RiskFunction:
     preprocessing = numpy_preprocessing(pipeline.named_steps["preprocess"])
     classifier = pipeline.named_steps["classifier"]
-    return lambda features: classifier.predict_proba(preprocessing(features))[:, 1]
+    return lambda matrix: classifier.predict_proba(preprocessing(matrix))[:, 1]
 
 
 def numpy_preprocessing(preprocess) -> Preprocessing:
@@ -167,7 +175,10 @@ def numpy_preprocessing(preprocess) -> Preprocessing:
 
 
 def _pipeline_risk(pipeline: Pipeline) -> RiskFunction:
-    return lambda features: pipeline.predict_proba(features)[:, 1]
+    def risk(matrix: np.ndarray) -> np.ndarray:
+        return pipeline.predict_proba(pd.DataFrame(matrix, columns=FEATURE_NAMES))[:, 1]
+
+    return risk
 
 
 def fold_linear(pipeline: Pipeline) -> LinearRisk:
@@ -187,10 +198,9 @@ def fold_linear(pipeline: Pipeline) -> LinearRisk:
     return LinearRisk(
         numeric=preprocessing.numeric,
         medians=preprocessing.medians,
-        slopes=slopes,
-        nominal=_code_tables(preprocessing.nominal, weights[layout["nominal"]]),
         indicated=preprocessing.indicated,
-        indicator_weights=weights[layout["missing"]],
+        weights=np.vstack([slopes, weights[layout["missing"]]]),
+        nominal=_code_tables(preprocessing.nominal, weights[layout["nominal"]]),
         bias=bias - preprocessing.means @ slopes,
     )
 

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -256,10 +255,11 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
 
     def score_batch(raw: RawBatch) -> _ScoredBatch:
         batch = raw.table
-        rows = validate_rows(_validation_frame(batch, columns, dialect.decimal_comma), max_missing)
+        parsed = _validation_columns(batch, columns, dialect.decimal_comma)
+        rows = validate_rows(parsed, max_missing)
         accepted = pa.array(rows.accepted)
-        count = len(rows.features)
-        risk = model.risk(rows.features) if count else np.empty(0)
+        count = len(rows.matrix)
+        risk = model.risk(rows.matrix) if count else np.empty(0)
         values = {
             "source_file": pa.repeat(source_name, count),
             "source_row": raw.source_rows[rows.accepted],
@@ -268,7 +268,7 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
                 if PATIENT_ID in columns
                 else pa.nulls(count, pa.string())
             ),
-            **{name: rows.features[name].to_numpy() for name in FEATURE_NAMES},
+            **{name: rows.matrix[:, i] for i, name in enumerate(FEATURE_NAMES)},
             "imputed_features": _imputed_lists(rows.missing_masks),
             "risk": risk,
             LABEL: pa.array(rows.labels, pa.int8(), from_pandas=True),
@@ -289,29 +289,32 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
     return score_batch
 
 
-def _validation_frame(batch: pa.RecordBatch, columns: list[str], decimal_comma: bool):
-    """Contract columns as float64 where arrow can parse the whole column, else as text.
+def _validation_columns(batch: pa.RecordBatch, columns: list[str], decimal_comma: bool) -> dict:
+    """Contract columns as float64 arrays where arrow can parse the whole column, else as text.
 
     With ``decimal_comma`` (files not separated by commas) ``2,3`` reads as 2.3.
     """
-    frame = {}
+    arrays = {}
     for name in [*FEATURE_NAMES, *([LABEL] if LABEL in columns else [])]:
         column = batch.column(name)
         if decimal_comma:
             # pyarrow.compute's functions are generated at import, unseen by pylint.
             column = pc.replace_substring(column, ",", ".")  # pylint: disable=no-member
         try:
-            frame[name] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+            arrays[name] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
-            frame[name] = column.to_pandas()
-    return pd.DataFrame(frame)
+            arrays[name] = column.to_pandas()
+    return arrays
 
 
 def _imputed_lists(missing_masks: np.ndarray) -> pa.Array:
     """Per row, the names of the features that were missing, as a list<string> column."""
-    patterns, which = np.unique(missing_masks, return_inverse=True)
+    every_mask = 1 << len(FEATURE_NAMES)
+    patterns = np.flatnonzero(np.bincount(missing_masks, minlength=every_mask))
+    position = np.zeros(every_mask, dtype=np.int32)
+    position[patterns] = np.arange(len(patterns), dtype=np.int32)
     names = pa.array([missing_feature_names(int(mask)) for mask in patterns], pa.list_(pa.string()))
-    return names.take(pa.array(which.astype(np.int32)))
+    return names.take(pa.array(position[missing_masks]))
 
 
 def _rejected_schema(columns: list[str]) -> pa.Schema:

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from heart_batch.fast_risk import compile_risk
+from heart_batch.fast_risk import compile_risk, feature_matrix
 
 THROUGHPUT_ROWS = 100_000
 PROBE_ROWS = 10_000
@@ -101,13 +101,14 @@ def cost_class(trial: TrialRecord) -> int:
     return math.floor(math.log10(max(trial.rows_per_second, 1.0)))
 
 
-def throughput_sample(features: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """``THROUGHPUT_ROWS`` rows drawn with replacement from the training rows, the same per seed."""
+def throughput_sample(features: pd.DataFrame, seed: int) -> np.ndarray:
+    """``THROUGHPUT_ROWS`` rows drawn with replacement from the training rows, the same per seed,
+    as the feature matrix scoring computes risks from."""
     rows = np.random.default_rng(seed).integers(0, len(features), THROUGHPUT_ROWS)
-    return features.iloc[rows].reset_index(drop=True)
+    return feature_matrix(features)[rows]
 
 
-def rows_per_second(fitted: Pipeline, sample: pd.DataFrame) -> float:
+def rows_per_second(fitted: Pipeline, sample: np.ndarray) -> float:
     """How fast scoring computes this model's risk, on one thread.
 
     A slow model (under ``SLOW_ROWS_PER_SECOND`` on the sample's first ``PROBE_ROWS`` rows) is
@@ -117,13 +118,13 @@ def rows_per_second(fitted: Pipeline, sample: pd.DataFrame) -> float:
     """
     risk, _ = compile_risk(fitted)
     with threadpool_limits(limits=1):
-        first = _seconds(risk, sample.head(PROBE_ROWS))
+        first = _seconds(risk, sample[:PROBE_ROWS])
         if PROBE_ROWS / first < SLOW_ROWS_PER_SECOND:
             return PROBE_ROWS / first
         return len(sample) / min(_seconds(risk, sample) for _ in range(3))
 
 
-def _seconds(risk, rows: pd.DataFrame) -> float:
+def _seconds(risk, rows: np.ndarray) -> float:
     start = time.perf_counter()
     risk(rows)
     return time.perf_counter() - start

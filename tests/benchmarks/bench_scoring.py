@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from heart_batch.dialect import detect_dialect
 from heart_batch.intake import load_scoring_model
 from heart_batch.reader import fast_batches, tolerant_batches
-from heart_batch.schema import FEATURE_NAMES
+from heart_batch.schema import FEATURE_NAMES, validate_rows
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings, quiet_tools
 
@@ -78,11 +78,11 @@ def floor_seconds(source: Path, target: Path, options: ScoringOptions) -> float:
 
 
 def model_seconds(source: Path, model: ScoringModel) -> tuple[float, float]:
-    """The champion alone on the same rows, already in memory: its pipeline's predict_proba, and
-    the risk function scoring uses (``model.scorer``)."""
-    features = pd.read_csv(source, usecols=FEATURE_NAMES)[FEATURE_NAMES].astype("float64")
-    return timed(lambda: model.pipeline.predict_proba(features)), timed(
-        lambda: model.risk(features)
+    """The champion alone on the same rows, validated and in memory: its pipeline's predict_proba
+    on a frame, and the risk function scoring uses (``model.scorer``) on the feature matrix."""
+    rows = validate_rows(pd.read_csv(source, usecols=FEATURE_NAMES), len(FEATURE_NAMES))
+    return timed(lambda: model.pipeline.predict_proba(rows.features)), timed(
+        lambda: model.risk(rows.matrix)
     )
 
 

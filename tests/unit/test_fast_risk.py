@@ -9,6 +9,7 @@ import pytest
 from heart_batch.fast_risk import (
     PARITY_TOLERANCE,
     compile_risk,
+    feature_matrix,
     fold_linear,
     numpy_preprocessing,
     probe_rows,
@@ -49,7 +50,7 @@ def test_the_linear_form_matches_predict_proba(params, training_data):
     assert scorer.startswith("linear form")
     for rows in (training_data.features, other_hospitals(), probe_rows()):
         expected = pipeline.predict_proba(rows)[:, 1]
-        assert np.max(np.abs(risk(rows) - expected)) < PARITY_TOLERANCE
+        assert np.max(np.abs(risk(feature_matrix(rows)) - expected)) < PARITY_TOLERANCE
 
 
 @pytest.mark.parametrize("params", LINEAR + NONLINEAR, ids=lambda p: p.get("kernel", p["family"]))
@@ -59,7 +60,7 @@ def test_numpy_preprocessing_gives_the_column_transformer_s_matrix_exactly(param
     for rows in (training_data.features, other_hospitals(), probe_rows()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the probe's unknown codes
-            assert np.array_equal(preprocessing(rows), preprocess.transform(rows))
+            assert np.array_equal(preprocessing(feature_matrix(rows)), preprocess.transform(rows))
 
 
 @pytest.mark.parametrize("params", NONLINEAR, ids=lambda p: p["family"])
@@ -68,7 +69,7 @@ def test_a_nonlinear_classifier_runs_on_the_numpy_preprocessing(params, training
     risk, scorer = compile_risk(pipeline)
     assert scorer == "the classifier on numpy preprocessing"
     rows = other_hospitals()
-    assert np.array_equal(risk(rows), pipeline.predict_proba(rows)[:, 1])
+    assert np.array_equal(risk(feature_matrix(rows)), pipeline.predict_proba(rows)[:, 1])
 
 
 def unknown_preprocessing(_):
@@ -84,4 +85,4 @@ def test_a_fast_form_that_does_not_match_is_not_used(training_data, monkeypatch)
     risk, scorer = compile_risk(pipeline)
     assert scorer == "the pipeline's predict_proba"
     rows = training_data.features.head(50)
-    assert np.array_equal(risk(rows), pipeline.predict_proba(rows)[:, 1])
+    assert np.array_equal(risk(feature_matrix(rows)), pipeline.predict_proba(rows)[:, 1])
