@@ -14,14 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from heart_batch.data import load_training_data
 from heart_batch.dialect import detect_dialect
 from heart_batch.intake import load_scoring_model
+from heart_batch.model import build_pipeline
 from heart_batch.reader import fast_batches, tolerant_batches
 from heart_batch.schema import FEATURE_NAMES, validate_rows
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
@@ -190,11 +193,12 @@ def main() -> None:
         f"input {source.stat().st_size / 1e6:.0f} MB"
     )
 
-    full = report_throughput(source, args.workdir, model, options, args.rows)
+    full, floor = report_throughput(source, args.workdir, model, options, args.rows)
     metadata = pq.ParquetFile(args.workdir / "out" / "predictions_bench.parquet").metadata
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     print(f"  output: {len(sizes)} row groups of at most {max(sizes):,} rows")
     report_broken_line(source, args.workdir, model, options, full)
+    report_kinds(source, args.workdir, settings, options, floor)
 
     print("\nstart-up, each in a fresh process")
     for name, seconds in startup_figures().items():
@@ -214,9 +218,11 @@ def main() -> None:
     )
 
 
-def report_throughput(source: Path, workdir: Path, model, options, rows: int) -> float:
+def report_throughput(
+    source: Path, workdir: Path, model, options, rows: int
+) -> tuple[float, float]:
     """Print the floor, the model alone and the full path on ``source``; return the full path's
-    seconds."""
+    seconds and the floor's."""
     floor = floor_seconds(source, workdir / "floor.parquet", options)
     pipeline_alone, alone = model_seconds(source, model)
     full = timed(lambda: score_file(source, "bench", workdir / "out", model, options))
@@ -233,7 +239,49 @@ def report_throughput(source: Path, workdir: Path, model, options, rows: int) ->
         f"  ratio full / (floor + model alone)           {full / (floor + alone):7.2f}"
         "   (target <= 1.0)"
     )
-    return full
+    return full, floor
+
+
+def best_trial_per_kind(settings: Settings) -> dict[str, tuple[dict, float]]:
+    """Per kind of model (family, and kernel for SVMs), the params and CV ROC AUC of its best
+    trial in the tracking store's search runs."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_names=[settings.experiment_name],
+        filter_string="attributes.run_name LIKE 'trial-%'",
+        order_by=["metrics.cv_roc_auc DESC"],
+    )
+    best: dict[str, tuple[dict, float]] = {}
+    for _, run in runs.iterrows():
+        params = {
+            key.removeprefix("params."): _param_value(value)
+            for key, value in run.items()
+            if key.startswith("params.") and isinstance(value, str)
+        }
+        kind = params["family"] + (f" ({params['kernel']})" if "kernel" in params else "")
+        best.setdefault(kind, (params, run["metrics.cv_roc_auc"]))
+    return best
+
+
+def _param_value(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def report_kinds(source: Path, workdir: Path, settings: Settings, options, floor: float) -> None:
+    """Each kind's best trial, fitted on the training data and scored as a champion would be."""
+    data = load_training_data(settings.training_data)
+    print("\nthe best trial of each kind, fitted on the training data and scored like a champion")
+    for kind, (params, roc_auc) in sorted(best_trial_per_kind(settings).items()):
+        pipeline = build_pipeline(params, settings.seed).fit(data.features, data.target)
+        model = ScoringModel(kind, "bench", pipeline)
+        full = timed(lambda m=model: score_file(source, "kind", workdir / "kinds", m, options))
+        print(
+            f"  {kind:30s} ROC AUC {roc_auc:.4f}  full path {full:6.2f} s  "
+            f"{full / floor:5.1f}x the floor   scored by {model.scorer}"
+        )
 
 
 def report_broken_line(source: Path, workdir: Path, model, options, clean_seconds: float) -> None:
