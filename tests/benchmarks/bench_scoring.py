@@ -8,6 +8,7 @@ Run with `make bench` (needs a champion: `make train`). Prints figures; asserts 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings, quiet_tools
 
 HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")
+REPEATS = 3
 
 
 def make_input(path: Path, rows: int, seed_csv: Path) -> Path:
@@ -82,10 +84,12 @@ def floor_seconds(source: Path, target: Path, options: ScoringOptions) -> float:
 
 def model_seconds(source: Path, model: ScoringModel) -> tuple[float, float]:
     """The champion alone on the same rows, validated and in memory: its pipeline's predict_proba
-    on a frame, and the risk function scoring uses (``model.scorer``) on the feature matrix."""
+    on a frame (once: it is slow), and the risk function scoring uses (``model.scorer``) on the
+    feature matrix (the median of ``REPEATS``)."""
     rows = validate_rows(pd.read_csv(source, usecols=FEATURE_NAMES), len(FEATURE_NAMES))
-    return timed(lambda: model.pipeline.predict_proba(rows.features)), timed(
-        lambda: model.risk(rows.matrix)
+    pipeline = timed(lambda: model.pipeline.predict_proba(rows.features))
+    return pipeline, statistics.median(
+        timed(lambda: model.risk(rows.matrix)) for _ in range(REPEATS)
     )
 
 
@@ -222,11 +226,21 @@ def report_throughput(
     source: Path, workdir: Path, model, options, rows: int
 ) -> tuple[float, float]:
     """Print the floor, the model alone and the full path on ``source``; return the full path's
-    seconds and the floor's."""
-    floor = floor_seconds(source, workdir / "floor.parquet", options)
+    seconds and the floor's.
+
+    The floor and the full path are timed ``REPEATS`` times, alternating, and their medians
+    compared, so that a moment of load on the machine does not decide the ratio.
+    """
+    floors, fulls = [], []
+    for _ in range(REPEATS):
+        floors.append(floor_seconds(source, workdir / "floor.parquet", options))
+        fulls.append(timed(lambda: score_file(source, "bench", workdir / "out", model, options)))
+    floor, full = statistics.median(floors), statistics.median(fulls)
     pipeline_alone, alone = model_seconds(source, model)
-    full = timed(lambda: score_file(source, "bench", workdir / "out", model, options))
     print(f"\n{rows:,} rows, after start-up; scoring computes the risk by: {model.scorer}")
+    print(
+        f"  (floor and full path: medians of {REPEATS} alternating runs; model alone: median of {REPEATS})"
+    )
     for label, seconds in (
         ("floor (pyarrow CSV read + parquet write)", floor),
         ("model alone, the pipeline's predict_proba", pipeline_alone),
