@@ -238,9 +238,7 @@ def report_throughput(
     floor, full = statistics.median(floors), statistics.median(fulls)
     pipeline_alone, alone = model_seconds(source, model)
     print(f"\n{rows:,} rows, after start-up; scoring computes the risk by: {model.scorer}")
-    print(
-        f"  (floor and full path: medians of {REPEATS} alternating runs; model alone: median of {REPEATS})"
-    )
+    print(f"  (medians of {REPEATS} runs; the floor and the full path alternating)")
     for label, seconds in (
         ("floor (pyarrow CSV read + parquet write)", floor),
         ("model alone, the pipeline's predict_proba", pipeline_alone),
