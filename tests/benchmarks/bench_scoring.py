@@ -1,6 +1,8 @@
-"""Scoring benchmark: throughput against the I/O floor and the model alone, start-up, peak memory.
+"""Scoring benchmark: throughput against the I/O floor and the model alone, every kind of model's
+best trial scored like a champion, start-up, peak memory.
 
-Run with `make bench` (needs a champion: `make train`). Prints figures; asserts nothing.
+Run with `make bench` (needs a champion: `make train`). Prints figures and draws
+docs/scoring_seconds.png; asserts nothing.
 
     python -m tests.benchmarks.bench_scoring [--rows 1000000] [--big-rows 5000000] [--workdir DIR]
 """
@@ -21,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from matplotlib.figure import Figure
 
 from heart_batch.data import load_training_data
 from heart_batch.dialect import detect_dialect
@@ -34,6 +37,7 @@ from heart_batch.settings import Settings, quiet_tools
 
 HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")
 REPEATS = 3
+PLOT = Path("docs/scoring_seconds.png")
 
 
 def make_input(path: Path, rows: int, seed_csv: Path) -> Path:
@@ -218,7 +222,9 @@ def main() -> None:
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     print(f"  output: {len(sizes)} row groups of at most {max(sizes):,} rows")
     report_broken_line(source, args.workdir, model, options, full)
-    report_kinds(source, args.workdir, settings, options, floor)
+    kinds = report_kinds(source, args.workdir, settings, options, floor)
+    bars = {"floor (pyarrow CSV read + parquet write)": floor}
+    plot_seconds(bars | {f"champion: {model.scorer}": full} | kinds, args.rows, PLOT)
 
     print("\nstart-up, each in a fresh process")
     for name, seconds in startup_figures().items():
@@ -298,10 +304,14 @@ def _param_value(text: str):
         return text
 
 
-def report_kinds(source: Path, workdir: Path, settings: Settings, options, floor: float) -> None:
-    """Each kind's best trial, fitted on the training data and scored as a champion would be."""
+def report_kinds(
+    source: Path, workdir: Path, settings: Settings, options, floor: float
+) -> dict[str, float]:
+    """Each kind's best trial, fitted on the training data and scored as a champion would be;
+    return each kind's full-path seconds."""
     data = load_training_data(settings.training_data)
     print("\nthe best trial of each kind, fitted on the training data and scored like a champion")
+    seconds = {}
     for kind, (params, roc_auc) in sorted(best_trial_per_kind(settings).items()):
         pipeline = build_pipeline(params, settings.seed).fit(data.features, data.target)
         model = ScoringModel(kind, "bench", pipeline)
@@ -310,6 +320,26 @@ def report_kinds(source: Path, workdir: Path, settings: Settings, options, floor
             f"  {kind:30s} ROC AUC {roc_auc:.4f}  full path {full:6.2f} s  "
             f"{full / floor:5.1f}x the floor   scored by {model.scorer}"
         )
+        seconds[f"{kind} (ROC AUC {roc_auc:.4f})"] = full
+    return seconds
+
+
+def plot_seconds(bars: dict[str, float], rows: int, path: Path) -> None:
+    """A horizontal bar per way of handling the rows, with its seconds."""
+    figure = Figure(figsize=(8, 0.45 * len(bars) + 1.2))
+    axes = figure.add_subplot()
+    labels, seconds = list(bars), list(bars.values())
+    axes.barh(labels, seconds, color=["grey", *["tab:blue"] * (len(bars) - 1)])
+    axes.invert_yaxis()
+    for position, value in enumerate(seconds):
+        axes.text(value, position, f" {value:.2f} s", va="center", fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel(f"seconds to score {rows:,} rows (log scale), 2 cores")
+    axes.set_title("make bench: the full scoring path per kind of model, against the I/O floor")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    print(f"  plot: {path}")
 
 
 def report_broken_line(source: Path, workdir: Path, model, options, clean_seconds: float) -> None:
