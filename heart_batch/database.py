@@ -1,21 +1,28 @@
-"""Our own tables' database: any SQLAlchemy URL, SQLite by default."""
+"""Our own tables' database: any SQLAlchemy URL (SQLite by default, PostgreSQL in production),
+its schema versioned by Alembic (``heart_batch/migrations``)."""
 
-from sqlalchemy import Column, Engine, MetaData, Table, create_engine, inspect, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 7_263_001
+"""PostgreSQL advisory lock that serialises concurrent upgrades of one database."""
+_ALEMBIC = threading.Lock()
+"""Alembic's ``op`` and ``context`` are module globals: one upgrade at a time per process."""
 
 
-def open_database(database_url: str, metadata: MetaData) -> Engine:
-    """An engine for ``database_url`` whose ``metadata`` tables exist with all their columns.
-
-    A table created by an older release gets the nullable columns added since
-    (``add_new_columns``).
-    """
+def open_database(database_url: str) -> Engine:
+    """An engine for ``database_url``, its tables upgraded to the newest revision."""
     engine = connect_database(database_url)
     try:
-        metadata.create_all(engine)
-    except OperationalError:  # a concurrent run created the tables between check and create
-        metadata.create_all(engine)
-    add_new_columns(engine, metadata)
+        upgrade(engine)
+    except OperationalError:  # SQLite: a concurrent process was creating the same tables
+        upgrade(engine)
     return engine
 
 
@@ -25,28 +32,16 @@ def connect_database(database_url: str) -> Engine:
     return create_engine(database_url, connect_args=connect_args)
 
 
-def add_new_columns(engine: Engine, metadata: MetaData) -> None:
-    """Add to existing tables the nullable columns ``metadata`` has and they lack.
+def upgrade(engine: Engine) -> None:
+    """Apply the migrations this database lacks, in one transaction.
 
-    A concurrent run may add the same column first: that is not an error.
+    On PostgreSQL the transaction first takes an advisory lock, so concurrent processes upgrade
+    one after the other (DDL is transactional there: the second sees the first's tables).
     """
-    for table in metadata.sorted_tables:
-        for column in _missing_nullable_columns(engine, table):
-            kind = column.type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as connection:
-                    connection.execute(
-                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
-                    )
-            except DBAPIError:
-                if column.name not in _column_names(engine, table):
-                    raise
-
-
-def _missing_nullable_columns(engine: Engine, table: Table) -> list[Column]:
-    present = _column_names(engine, table)
-    return [c for c in table.columns if c.nullable and c.name not in present]
-
-
-def _column_names(engine: Engine, table: Table) -> set[str]:
-    return {column["name"] for column in inspect(engine).get_columns(table.name)}
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with _ALEMBIC, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -115,7 +115,7 @@ class Ledger:
     """Claims and outcomes of input files, in any SQLAlchemy database."""
 
     def __init__(self, database_url: str, lease_seconds: float = 3600.0):
-        self.engine: Engine = open_database(database_url, METADATA)
+        self.engine: Engine = open_database(database_url)
         self.lease = timedelta(seconds=lease_seconds)
 
     def claim(self, content_hash: str, file_id: str, source_name: str, claimant: str):

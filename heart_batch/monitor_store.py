@@ -81,7 +81,7 @@ class MonitorStore:
     """Monitoring runs and metrics in any SQLAlchemy database."""
 
     def __init__(self, database_url: str):
-        self.engine = open_database(database_url, METADATA)
+        self.engine = open_database(database_url)
 
     def last_window_end(self) -> datetime | None:
         """End of the last judged (or failed) window: the next window starts after it."""

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heart_batch.postgres import LocalPostgres, store_url
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 QUIET_TOOLS = {
@@ -75,8 +77,25 @@ class Settings(BaseSettings):
     input_dir: Path = Field(Path("input"), description="Folder that hospitals drop CSV files into.")
     output_dir: Path = Field(Path("outputs"), description="Folder of predictions and rejections.")
     database_url: str = Field(
-        "", description="Our tables (ledger, monitoring); empty means sqlite:///<home>/heart.db."
+        "",
+        description="Our tables (ledger, monitoring); empty means sqlite:///<home>/heart.db, or "
+        "the heart database of the PostgreSQL server when one is configured.",
     )
+    postgres_url: SecretStr = Field(
+        SecretStr(""),
+        description="An existing PostgreSQL server, postgresql://user:password@host:port: our "
+        "tables, the MLflow backend and the Prefect server's database live there (created if "
+        "missing). Empty: SQLite files.",
+    )
+    postgres: Literal["", "local"] = Field(
+        "",
+        description="'local': `make up` starts a PostgreSQL server from the machine's binaries "
+        "(data under <stack_dir>/postgres) and every store uses it.",
+    )
+    postgres_port: int = Field(5433, description="Port of the local PostgreSQL server.")
+    heart_database: str = Field("heart", description="PostgreSQL database of our tables.")
+    mlflow_database: str = Field("mlflow", description="PostgreSQL database of MLflow.")
+    prefect_database: str = Field("prefect", description="PostgreSQL database of Prefect.")
     settle_seconds: float = Field(
         30.0, ge=0, description="A file is picked up only once unchanged for this long."
     )
@@ -196,6 +215,11 @@ class Settings(BaseSettings):
         )
         self.calibration_cache = self.home / self.calibration_cache
         self.stack_dir = self.home / self.stack_dir
+        server = self.postgres_server_url
+        if server and not self.database_url:
+            self.database_url = store_url(server, self.heart_database)
+        if server and not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = store_url(server, self.mlflow_database)
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'heart.db'}"
         if not self.mlflow_tracking_uri:
@@ -203,6 +227,24 @@ class Settings(BaseSettings):
         if "://" not in self.artifact_location:
             self.artifact_location = str(self.home / self.artifact_location)
         return self
+
+    @property
+    def local_postgres(self) -> LocalPostgres | None:
+        """The PostgreSQL server `make up` starts (``HEART_POSTGRES=local``), if any."""
+        if self.postgres != "local":
+            return None
+        return LocalPostgres(self.stack_dir / "postgres", self.postgres_port)
+
+    @property
+    def postgres_server_url(self) -> str:
+        """postgresql://user:password@host:port of the configured server, or ''."""
+        local = self.local_postgres
+        return local.server_url() if local else self.postgres_url.get_secret_value()
+
+    @property
+    def postgres_databases(self) -> list[str]:
+        """The databases a PostgreSQL server holds for us: ours, MLflow's, Prefect's."""
+        return [self.heart_database, self.mlflow_database, self.prefect_database]
 
     @property
     def tracking_store_is_database(self) -> bool:

@@ -22,12 +22,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
 
 from heart_batch.layout import upgrade_outputs
+from heart_batch.postgres import as_user, ensure_databases, store_url
 from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
 
 HOST = "127.0.0.1"
@@ -35,7 +36,8 @@ BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
 # Stopped in this order: the worker before the servers it talks to.
-STOP_ORDER = ("worker", "evidently-ui", "mlflow-server", "prefect-server", "mail-sink")
+STOP_ORDER = ("worker", "evidently-ui", "mlflow-server", "prefect-server", "mail-sink", "postgres")
+POSTGRES = "postgres"
 
 
 class StackError(RuntimeError):
@@ -52,6 +54,10 @@ class Service:
     port_setting: str = ""
     health_url: str | None = None
     ui_url: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables of this process only (secrets it alone needs)."""
+    user: str | None = None
+    """Run as this user (PostgreSQL refuses to run as root)."""
 
 
 class Stack:
@@ -105,18 +111,30 @@ class Stack:
                 evidently_ui,
             ),
         ]
+        postgres = settings.postgres_server_url
+        if postgres:
+            prefect_database = store_url(postgres, settings.prefect_database, driver="asyncpg")
+            services[0] = replace(
+                services[0], env={"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_database}
+            )
         if settings.tracking_store_is_database:
             tracking_server = Service(
                 "mlflow-server",
                 [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(settings.mlflow_port)]
-                + ["--backend-store-uri", settings.mlflow_tracking_uri]
                 + ["--artifacts-destination", settings.artifact_location, "--workers", "1"],
                 settings.mlflow_port,
                 "HEART_MLFLOW_PORT",
                 f"{self.mlflow_url}/health",
                 self.mlflow_url,
+                env={"MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri},
             )
             services.insert(1, tracking_server)
+        local = settings.local_postgres
+        if local is not None:
+            server = Service(
+                POSTGRES, local.command(), local.port, "HEART_POSTGRES_PORT", user=local.run_as
+            )
+            services.insert(0, server)
         if self.uses_mail_sink:
             sink = Service(
                 "mail-sink",
@@ -187,8 +205,14 @@ class Stack:
         report = [f"Outputs layout upgraded: {move}" for move in upgrade_outputs(self.settings)]
         started = []
         try:
+            if self.settings.local_postgres is not None:
+                self.settings.local_postgres.initialise()
+            elif self.settings.postgres_server_url:
+                report.append(self._create_databases())
             for service in self.servers():
                 report.append(self._ensure_running(service, started))
+                if service.name == POSTGRES:
+                    report.append(self._create_databases())
             report += self._provision()
             report.append(self._ensure_running(self.worker(), started))
         except BaseException:
@@ -245,10 +269,11 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.environment(),
+                env=self.environment() | dict(service.env),
                 cwd=self.settings.home,
                 start_new_session=True,
                 preexec_fn=_default_signal_handling,
+                **as_user(service.user),
             )
         process = psutil.Process(child.pid)
         record = {"pid": child.pid, "started": process.create_time(), "command": service.command}
@@ -277,6 +302,15 @@ class Stack:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def _create_databases(self) -> str:
+        """Our, MLflow's and Prefect's databases on the PostgreSQL server, if missing."""
+        settings = self.settings
+        created = ensure_databases(settings.postgres_server_url, settings.postgres_databases)
+        names = ", ".join(settings.postgres_databases)
+        return f"{'databases':15} {names} on PostgreSQL" + (
+            f" ({', '.join(created)} created)" if created else ""
+        )
 
     def _provision(self) -> list[str]:
         """Work pool and email block (idempotent), then the deployments."""
@@ -350,10 +384,14 @@ class Stack:
         process = self._process(name)
         if process is None:
             return f"{name:15} was not running"
-        family = [process] + process.children(recursive=True)
-        for member in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                member.terminate()
+        if name == POSTGRES:  # a fast shutdown; the server stops its own processes
+            family = [process]
+            process.send_signal(signal.SIGINT)
+        else:
+            family = [process] + process.children(recursive=True)
+            for member in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    member.terminate()
         _, alive = psutil.wait_procs(family, timeout=STOP_TIMEOUT_SECONDS)
         for member in alive:
             with contextlib.suppress(psutil.NoSuchProcess):

@@ -1,9 +1,10 @@
 """The product end to end: deployments pulled from a git repository by a real worker.
 
-A real Prefect server and MLflow tracking server on free ports, a real worker, a bare git
-repository made from the current commit as the clone source, prefect.yaml deployed, and an
-aiosmtpd server as the mail server. The flow runs are started the way a user starts them, with
-`prefect deployment run ... --watch`. Everything started is stopped at the end, also on failure.
+A real PostgreSQL server holding every store, a real Prefect server and MLflow tracking server
+on free ports, a real worker, a bare git repository made from the current commit as the clone
+source, prefect.yaml deployed, and an aiosmtpd server as the mail server. The flow runs are
+started the way a user starts them, with `prefect deployment run ... --watch`. Everything started
+is stopped at the end, also on failure.
 """
 
 import shutil
@@ -64,6 +65,10 @@ def stack(monkeypatch, stack_ports, mail_server, git_repository):
         "HEART_MAX_EVALS": "3",
         "HEART_CV_REPEATS": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
+        # Every store on PostgreSQL (a server `make up` starts from the machine's binaries); the
+        # embedded SQLite default is what the README walkthrough and `make up`'s test run.
+        "HEART_POSTGRES": "local",
+        "HEART_POSTGRES_PORT": str(free_port()),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -147,3 +152,9 @@ def test_score_monitor_alert_and_retrain_through_deployments(stack, mail_server)
     deployment = api(system.prefect_api_url, f"/deployments/{training['deployment_id']}")
     assert deployment["name"] == "train"
     assert len(model_versions(system)) == 2
+
+    with create_engine(settings.database_url).connect() as connection:
+        assert connection.dialect.name == "postgresql"
+        databases = connection.execute(text("SELECT datname FROM pg_database")).scalars().all()
+    assert {"heart", "mlflow", "prefect"} <= set(databases)
+    assert not list(settings.home.rglob("*.db"))  # no SQLite store anywhere

@@ -224,7 +224,12 @@ def test_without_a_prefect_server_it_judges_says_how_to_retrain_and_stays_quiet(
     finished = subprocess.run(
         [sys.executable, "-m", "flows.monitor"],
         cwd=REPO_ROOT,
-        env=environment | {"PREFECT_HOME": str(tmp_path / "prefect")},
+        env=environment
+        | {
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            # As `make monitor` exports it: a loaded machine needs more than Prefect's 20 s.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        },
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,0 +1,12 @@
+"""Alembic's entry point for our tables: runs on the connection ``heart_batch.database`` passes.
+
+A new schema change is a new file in ``versions/``:
+``.venv/bin/alembic -c heart_batch/migrations/alembic.ini revision -m "what changes"``, then fill in
+``upgrade()``. Every process that opens the database upgrades it to the newest revision.
+"""
+
+from alembic import context
+
+context.configure(connection=context.config.attributes["connection"])
+with context.begin_transaction():
+    context.run_migrations()

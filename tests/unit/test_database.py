@@ -1,0 +1,65 @@
+"""Our tables come from Alembic migrations: a new database, an older release's, concurrent opens."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from heart_batch import ledger, monitor_store
+from heart_batch.database import open_database
+
+
+def schema_differences(engine: sa.Engine) -> list:
+    """What the tables lack or have beyond what the code's table definitions say."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return [
+            difference
+            for metadata in (ledger.METADATA, monitor_store.METADATA)
+            for difference in compare_metadata(context, metadata)
+            if difference[0] != "remove_table"  # each metadata holds only its own tables
+        ]
+
+
+def revision(engine: sa.Engine) -> str:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_a_new_database_gets_exactly_the_tables_the_code_queries(tmp_path):
+    engine = open_database(f"sqlite:///{tmp_path / 'heart.db'}")
+    assert revision(engine) == "0001"
+    assert schema_differences(engine) == []
+
+
+def test_an_older_release_s_database_keeps_its_rows_and_gains_the_new_columns(tmp_path):
+    url = f"sqlite:///{tmp_path / 'heart.db'}"
+    with sa.create_engine(url).begin() as connection:  # as a release before Alembic left it
+        connection.execute(
+            sa.text(
+                "CREATE TABLE scored_files (content_hash VARCHAR(64) NOT NULL PRIMARY KEY, "
+                "file_id VARCHAR(300) NOT NULL, source_name VARCHAR(300) NOT NULL, "
+                "status VARCHAR(20) NOT NULL, claimed_by VARCHAR(200) NOT NULL, "
+                "claimed_at DATETIME NOT NULL, finished_at DATETIME)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO scored_files VALUES "
+                "('abc', 'ward7_abc', 'ward7.csv', 'scored', 'h:1:x', '2026-01-01', '2026-01-01')"
+            )
+        )
+    engine = open_database(url)
+    assert revision(engine) == "0001"
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT file_id, rows_scored FROM scored_files")).all()
+    assert rows == [("ward7_abc", None)]
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'heart.db'}"
+    with ThreadPoolExecutor(8) as pool:
+        engines = list(pool.map(lambda _: open_database(url), range(8)))
+    assert {revision(engine) for engine in engines} == {"0001"}
