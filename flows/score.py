@@ -74,6 +74,42 @@ def score_one(path, intake, model):
     return process_file(path, intake, model)
 
 
+@task(cache_policy=NO_CACHE)
+def score_one_on_cluster(path, settings: Settings, model):
+    """``score_one`` on a Dask worker, which opens its own intake (database connections do not
+    travel); a worker lost mid-file leaves a claim whose process is gone, so the retry takes it
+    over."""
+    # pylint: disable=import-outside-toplevel
+    from heart_batch.intake import open_intake, process_file
+
+    intake = open_intake(settings)
+    try:
+        return process_file(path, intake, model)
+    finally:
+        intake.ledger.engine.dispose()
+
+
+@flow(name="score-files-on-dask")
+def score_on_cluster(paths: list, settings: Settings, model) -> list:
+    """Every file as a task on the Dask cluster of the flow's task runner, in parallel."""
+    futures = [score_one_on_cluster.submit(path, settings, model) for path in paths]
+    return [future.result() for future in futures]
+
+
+def _score_files(paths: list, settings: Settings, model) -> list:
+    """Score the files on the Dask cluster of ``HEART_DASK_ADDRESS``, or one by one here."""
+    # pylint: disable=import-outside-toplevel
+    if settings.dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=settings.dask_address)
+        return score_on_cluster.with_options(task_runner=runner)(paths, settings, model)
+    from heart_batch.intake import open_intake
+
+    intake = open_intake(settings)
+    return [score_one(path, intake, model) for path in paths]
+
+
 @flow(name="score-heart-risk")
 def score(
     settle_seconds: float | None = None, max_missing_features: int | None = None
@@ -113,17 +149,14 @@ def score(
     model = load_model(settings)
     summary.model_version = model.version
     logger.info(
-        "Scoring %d file(s) with %s v%s (%s)",
+        "Scoring %d file(s) with %s v%s (%s)%s",
         len(inbox.ready),
         model.name,
         model.version,
         model.scorer,
+        f" on the Dask cluster at {settings.dask_address}" if settings.dask_address else "",
     )
-    from heart_batch.intake import open_intake
-
-    intake = open_intake(settings)
-    for path in inbox.ready:
-        outcome = score_one(path, intake, model)
+    for outcome in _score_files(inbox.ready, settings, model):
         summary.files.append(outcome)
         logger.info("%s", _describe(outcome))
     _publish(summary, settings)

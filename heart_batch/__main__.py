@@ -13,6 +13,7 @@ import sys
 from heart_batch.cleanup import delete, describe, plan_clean
 from heart_batch.inbox import seed_with_examples
 from heart_batch.layout import upgrade_outputs
+from heart_batch.postgres import without_password
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
 from heart_batch.stack import Stack
 
@@ -44,7 +45,8 @@ def has_champion(settings: Settings) -> int:
     connect(settings)
     version = champion_version(MlflowClient(), settings.model_name)
     if version is None:
-        print(f"no champion for '{settings.model_name}' in {settings.mlflow_tracking_uri}")
+        store = without_password(settings.mlflow_tracking_uri)
+        print(f"no champion for '{settings.model_name}' in {store}")
         return 1
     print(f"champion: {settings.model_name} v{version.version}")
     return 0

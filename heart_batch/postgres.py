@@ -29,6 +29,15 @@ def store_url(server_url: str, database: str, driver: str = "psycopg") -> str:
     return urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
+def without_password(url: str) -> str:
+    """``url`` with its password masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def ensure_databases(server_url: str, databases: list[str]) -> list[str]:
     """Create those of ``databases`` that do not exist yet; return the names created."""
     import psycopg  # pylint: disable=import-outside-toplevel  # only PostgreSQL users load it

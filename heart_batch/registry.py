@@ -10,6 +10,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from sklearn.pipeline import Pipeline
 
+from heart_batch.postgres import without_password
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
@@ -70,7 +72,7 @@ def require_champion(client: MlflowClient, name: str) -> ModelVersion:
     if version is None:
         raise NoChampionError(
             f"No champion model: registered model '{name}' has no '{CHAMPION}' alias in "
-            f"{client.tracking_uri}. Run training first: `make train` "
+            f"{without_password(client.tracking_uri)}. Run training first: `make train` "
             "(or `prefect deployment run 'train-heart-risk/train'`)."
         )
     return version

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     home: Path = Field(PROJECT_ROOT, description="Folder that relative paths are resolved against.")
     mlflow_tracking_uri: str = Field(
         "",
+        repr=False,  # a database URL may hold a password
         validation_alias="MLFLOW_TRACKING_URI",
         description="MLflow tracking store; empty means sqlite:///<home>/mlflow.db.",
     )
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     output_dir: Path = Field(Path("outputs"), description="Folder of predictions and rejections.")
     database_url: str = Field(
         "",
+        repr=False,  # a database URL may hold a password
         description="Our tables (ledger, monitoring); empty means sqlite:///<home>/heart.db, or "
         "the heart database of the PostgreSQL server when one is configured.",
     )
@@ -183,7 +185,19 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(5000, description="Port of the MLflow tracking server and UI.")
     evidently_port: int = Field(8000, description="Port of the Evidently UI.")
     mail_port: int = Field(1025, description="Port of the local mail sink (no HEART_SMTP_SERVER).")
-    work_pool: str = Field("heart-batch", description="Process work pool the worker serves.")
+    work_pool: str = Field("heart-batch", description="Process work pool the workers serve.")
+    workers: int = Field(
+        1, ge=1, description="`make up`: workers on the pool (each its own machine in production)."
+    )
+    dask_address: str = Field(
+        "",
+        description="A Dask scheduler (tcp://host:port): the score flow scores its files as tasks "
+        "on that cluster. Empty: in the flow's own process.",
+    )
+    dask_workers: int = Field(
+        0, ge=0, description="`make up`: start a local Dask scheduler and this many workers."
+    )
+    dask_port: int = Field(8786, description="`make up`: port of the local Dask scheduler.")
     deployment_file: str = Field(
         "prefect.yaml",
         description="What `make up` deploys: prefect.yaml (clone from git) or deployment.yaml "
@@ -222,6 +236,8 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = store_url(server, self.mlflow_database)
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'heart.db'}"
+        if self.dask_workers and not self.dask_address:
+            self.dask_address = f"tcp://127.0.0.1:{self.dask_port}"
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if "://" not in self.artifact_location:

@@ -35,8 +35,17 @@ HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
-# Stopped in this order: the worker before the servers it talks to.
-STOP_ORDER = ("worker", "evidently-ui", "mlflow-server", "prefect-server", "mail-sink", "postgres")
+# Stopped in this order: the workers before the servers they talk to, the database last.
+STOP_ORDER = (
+    "worker",
+    "dask-worker",
+    "dask-scheduler",
+    "evidently-ui",
+    "mlflow-server",
+    "prefect-server",
+    "mail-sink",
+    "postgres",
+)
 POSTGRES = "postgres"
 
 
@@ -129,6 +138,8 @@ class Stack:
                 env={"MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri},
             )
             services.insert(1, tracking_server)
+        if settings.dask_workers:
+            services += self._dask_cluster()
         local = settings.local_postgres
         if local is not None:
             server = Service(
@@ -146,10 +157,35 @@ class Stack:
             services.insert(0, sink)
         return services
 
-    def worker(self) -> Service:
-        """The worker that runs the deployments' flow runs."""
-        pool = self.settings.work_pool
-        return Service("worker", [str(BIN / "prefect"), "worker", "start", "--pool", pool])
+    def _dask_cluster(self) -> list[Service]:
+        """A local Dask scheduler and ``HEART_DASK_WORKERS`` worker processes of one thread each
+        (scoring a file uses its own threads)."""
+        port = self.settings.dask_port
+        scheduler = Service(
+            "dask-scheduler",
+            [str(BIN / "dask"), "scheduler", "--host", HOST, "--port", str(port)]
+            + ["--dashboard-address", ":0"],
+            port,
+            "HEART_DASK_PORT",
+        )
+        workers = [
+            Service(
+                f"dask-worker-{i}",
+                [str(BIN / "dask"), "worker", self.settings.dask_address, "--nthreads", "1"]
+                + ["--name", f"heart-dask-{i}", "--no-dashboard", "--host", HOST],
+                env={"PYTHONPATH": str(PROJECT_ROOT)},  # tasks are functions of flows.score
+            )
+            for i in range(1, self.settings.dask_workers + 1)
+        ]
+        return [scheduler, *workers]
+
+    def workers(self) -> list[Service]:
+        """The workers that run the deployments' flow runs (``HEART_WORKERS``): ``worker`` alone,
+        or ``worker-1`` to ``worker-N``, each with its pid file and log."""
+        count = self.settings.workers
+        names = ["worker"] if count == 1 else [f"worker-{i}" for i in range(1, count + 1)]
+        command = [str(BIN / "prefect"), "worker", "start", "--pool", self.settings.work_pool]
+        return [Service(name, command + ["--name", f"heart-{name}"]) for name in names]
 
     def environment(self) -> dict[str, str]:
         """Environment of every process: the servers' addresses and where the state lives.
@@ -175,6 +211,7 @@ class Stack:
                 "HEART_GIT_URL": git_url,
                 "HEART_GIT_BRANCH": git_branch,
                 "HEART_PROJECT_DIR": str(PROJECT_ROOT),
+                "HEART_DASK_ADDRESS": settings.dask_address,
             }
         )
 
@@ -214,7 +251,7 @@ class Stack:
                 if service.name == POSTGRES:
                     report.append(self._create_databases())
             report += self._provision()
-            report.append(self._ensure_running(self.worker(), started))
+            report += [self._ensure_running(worker, started) for worker in self.workers()]
         except BaseException:
             for name in reversed(started):
                 self._stop(name)
@@ -224,8 +261,7 @@ class Stack:
     def down(self) -> list[str]:
         """Stop every process a pid file names, the worker first."""
         names = [path.stem for path in self.pid_dir.glob("*.json")]
-        ordered = [name for name in STOP_ORDER if name in names]
-        ordered += sorted(set(names) - set(STOP_ORDER))
+        ordered = sorted(names, key=_stop_rank)
         return [self._stop(name) for name in ordered] or ["nothing was running"]
 
     def processes(self) -> list[tuple[str, psutil.Process]]:
@@ -237,7 +273,7 @@ class Stack:
     def status(self) -> list[tuple[str, int | None, bool]]:
         """Each service: its pid if running, and whether it answers its health check."""
         rows = []
-        for service in self.servers() + [self.worker()]:
+        for service in self.servers() + self.workers():
             process = self._process(service.name)
             healthy = process is not None and (service.port is None or self._answers(service))
             rows.append((service.name, process.pid if process else None, healthy))
@@ -403,6 +439,13 @@ class Stack:
     def _log_tail(self, name: str, lines: int = 30) -> str:
         log = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
         return "\n".join(log[-lines:]) + f"\n(full log: {self.log_dir / name}.log)"
+
+
+def _stop_rank(name: str) -> tuple[int, str]:
+    """Workers (``worker``, ``worker-2``, ``dask-worker-1``, ...) first, then the servers, in
+    ``STOP_ORDER``."""
+    kind = name.rstrip("-0123456789")
+    return (STOP_ORDER.index(kind) if kind in STOP_ORDER else len(STOP_ORDER), name)
 
 
 def _default_signal_handling() -> None:

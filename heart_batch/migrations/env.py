@@ -5,6 +5,8 @@ A new schema change is a new file in ``versions/``:
 ``upgrade()``. Every process that opens the database upgrades it to the newest revision.
 """
 
+# alembic.context is a proxy that Alembic fills in when it runs this file.
+# pylint: disable=no-member
 from alembic import context
 
 context.configure(connection=context.config.attributes["connection"])

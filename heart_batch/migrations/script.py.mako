@@ -4,6 +4,8 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 """
 
+# Alembic's names: revision files start with their id, and `op` is a proxy filled in at run time.
+# pylint: disable=invalid-name,no-member
 import sqlalchemy as sa
 from alembic import op
 
@@ -14,4 +16,5 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """${message}"""
     ${upgrades if upgrades else "pass"}

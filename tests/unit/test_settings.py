@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pytest
+
+from heart_batch.postgres import without_password
 from heart_batch.settings import Settings
 
 
@@ -30,3 +33,18 @@ def test_environment_overrides_defaults(monkeypatch):
 def test_absolute_paths_are_kept(monkeypatch):
     monkeypatch.setenv("HEART_TRAINING_DATA", "/data/export.csv")
     assert Settings().training_data == Path("/data/export.csv")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://heart:s3cret@db:5432/heart",
+            "postgresql+psycopg://heart:***@db:5432/heart",
+        ),
+        ("sqlite:////tmp/heart.db", "sqlite:////tmp/heart.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ],
+)
+def test_messages_show_store_urls_without_their_password(url, shown):
+    assert without_password(url) == shown

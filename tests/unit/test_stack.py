@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from heart_batch.settings import PROJECT_ROOT, Settings
+from heart_batch.settings import Settings
 from heart_batch.stack import Stack, StackError
 
 
@@ -78,5 +79,35 @@ def test_a_remote_tracking_server_is_used_instead_of_starting_one(monkeypatch):
 
 def test_the_local_tracking_server_serves_the_configured_stores(settings):
     [server] = [service for service in Stack(settings).servers() if service.name == "mlflow-server"]
-    assert settings.mlflow_tracking_uri in server.command
+    assert server.env == {"MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri}
     assert settings.artifact_location in server.command
+
+
+def test_database_passwords_travel_in_the_environment_never_on_a_command_line(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("HEART_POSTGRES_URL", "postgresql://heart:s3cret@db.example:5432")
+    monkeypatch.setenv("HEART_DASK_WORKERS", "2")
+    settings = Settings()
+    assert settings.database_url == "postgresql+psycopg://heart:s3cret@db.example:5432/heart"
+    services = Stack(settings).servers() + Stack(settings).workers()
+    assert not any("s3cret" in " ".join(service.command) for service in services)
+    environments = {service.name: service.env for service in services}
+    assert environments["prefect-server"] == {
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+            "postgresql+asyncpg://heart:s3cret@db.example:5432/prefect"
+        )
+    }
+    assert "s3cret" in environments["mlflow-server"]["MLFLOW_BACKEND_STORE_URI"]
+    assert "s3cret" not in repr(settings)  # nor in the settings' repr, which logs may show
+    assert {"dask-scheduler", "dask-worker-1", "dask-worker-2"} <= set(environments)
+    assert not list(tmp_path.rglob("*.db"))
+
+
+def test_several_workers_are_stopped_before_the_servers(settings):
+    stack = Stack(settings.model_copy(update={"workers": 3}))
+    assert [worker.name for worker in stack.workers()] == ["worker-1", "worker-2", "worker-3"]
+    for name in ("postgres", "prefect-server", "worker-2", "dask-worker-1", "worker-1"):
+        write_pid_file(stack, name, os.getpid(), started=1.0)
+    stopped = [line.split()[0] for line in stack.down()]
+    assert stopped == ["worker-1", "worker-2", "dask-worker-1", "prefect-server", "postgres"]

@@ -7,6 +7,8 @@ Revision ID: 0001
 Revises:
 """
 
+# Alembic's names: revision files start with their id, and `op` is a proxy filled in at run time.
+# pylint: disable=invalid-name,no-member
 import sqlalchemy as sa
 from alembic import op
 
@@ -81,6 +83,7 @@ def tables() -> dict[str, list[sa.Column]]:
 
 
 def upgrade() -> None:
+    """Create the tables that are missing; add the nullable columns an older table lacks."""
     inspector = sa.inspect(op.get_bind())
     existing = set(inspector.get_table_names())
     for table, columns in tables().items():
