@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from heart_batch.settings import PROJECT_ROOT, Settings
-from heart_batch.settings import Settings
 from heart_batch.stack import Stack, StackError
 
 
