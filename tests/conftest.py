@@ -1,29 +1,18 @@
 """Shared fixtures: an isolated environment per test and one Prefect test server per session."""
 
 import os
-import signal
-import socket
-import subprocess
-import time
 import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from heart_batch.postgres import LocalPostgres, as_user, ensure_databases, store_url
+from heart_batch.postgres import ensure_databases, store_url
 from heart_batch.settings import QUIET_TOOLS, Settings
+from tests.postgres_server import postgres_server as running_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_DATA = REPO_ROOT / "data" / "heart.csv"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Mailbox:
@@ -62,24 +51,8 @@ def settings() -> Settings:
 def postgres_server(tmp_path_factory):
     """A real PostgreSQL server from the machine's binaries for the whole session (fails, never
     skips, when they are missing: `.ci/run` installs them). Yields its postgresql:// URL."""
-    local = LocalPostgres(tmp_path_factory.mktemp("postgres"), free_port())
-    local.initialise()
-    with (local.folder / "server.log").open("wb") as log:
-        server = subprocess.Popen(  # pylint: disable=consider-using-with
-            local.command(), stdout=log, stderr=subprocess.STDOUT, **as_user(local.run_as)
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            psycopg.connect(store_url(local.server_url(), "postgres", "")).close()
-            break
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise
-            time.sleep(0.2)
-    yield local.server_url()
-    server.send_signal(signal.SIGINT)
-    server.wait(timeout=60)
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT
+from tests.ports import free_port
 
 
 def user_shell_environment() -> dict[str, str]:

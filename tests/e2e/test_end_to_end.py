@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 
 from heart_batch.settings import Settings
 from heart_batch.stack import BIN, Stack
-from tests.conftest import REPO_ROOT, Mailbox, free_port
+from tests.conftest import REPO_ROOT, Mailbox
+from tests.ports import free_port
 from tests.e2e.conftest import api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

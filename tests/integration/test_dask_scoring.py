@@ -20,7 +20,8 @@ from sqlalchemy import select
 from flows.score import score
 from heart_batch.ledger import SCORED_FILES, Ledger
 from heart_batch.stack import BIN
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT
+from tests.ports import free_port
 from tests.integration.test_score_flow import data_rows, seed_rows, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -23,7 +23,8 @@ from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
 from heart_batch.settings import QUIET_TOOLS
-from tests.conftest import REPO_ROOT, SEED_DATA, Mailbox, free_port
+from tests.conftest import REPO_ROOT, SEED_DATA, Mailbox
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
