@@ -161,19 +161,21 @@ class Stack:
         """A local Dask scheduler and ``HEART_DASK_WORKERS`` worker processes of one thread each
         (scoring a file uses its own threads)."""
         port = self.settings.dask_port
+        code = {"PYTHONPATH": str(PROJECT_ROOT)}  # the tasks are functions of flows.score
         scheduler = Service(
             "dask-scheduler",
             [str(BIN / "dask"), "scheduler", "--host", HOST, "--port", str(port)]
             + ["--dashboard-address", ":0"],
             port,
             "HEART_DASK_PORT",
+            env=code,  # it unpickles the task graph too
         )
         workers = [
             Service(
                 f"dask-worker-{i}",
                 [str(BIN / "dask"), "worker", self.settings.dask_address, "--nthreads", "1"]
                 + ["--name", f"heart-dask-{i}", "--no-dashboard", "--host", HOST],
-                env={"PYTHONPATH": str(PROJECT_ROOT)},  # tasks are functions of flows.score
+                env=code,
             )
             for i in range(1, self.settings.dask_workers + 1)
         ]

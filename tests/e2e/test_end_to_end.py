@@ -159,3 +159,7 @@ def test_score_monitor_alert_and_retrain_through_deployments(stack, mail_server)
         databases = connection.execute(text("SELECT datname FROM pg_database")).scalars().all()
     assert {"heart", "mlflow", "prefect"} <= set(databases)
     assert not list(settings.home.rglob("*.db"))  # no SQLite store anywhere
+    client = MlflowClient(tracking_uri=system.mlflow_url, registry_uri=system.mlflow_url)
+    # Proxied by the tracking server: a worker elsewhere loads the model over HTTP, no shared path.
+    location = client.get_model_version_download_uri(settings.model_name, "1")
+    assert location.startswith("mlflow-artifacts:"), location

@@ -1,16 +1,22 @@
-"""`make up` / `make down` on a fresh HEART_HOME: real servers, a real worker, the mail sink."""
+"""`make up` / `make down` on a fresh HEART_HOME: real servers, two workers, a Dask cluster, the
+mail sink; two score runs at once and a worker killed between runs."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import answers, api, user_shell_environment
+from tests.ports import free_port
+
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,7 +70,95 @@ def send_through_email_block(prefect_api: str, subject: str) -> None:
     assert sent.returncode == 0, sent.stderr
 
 
-def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(tmp_path, stack_ports):
+REGISTER_A_CHAMPION = """
+from mlflow import MlflowClient
+from heart_batch.data import load_training_data
+from heart_batch.registry import PromotionDecision, register_candidate
+from heart_batch.settings import Settings
+from tests.conftest import SEED_DATA, log_logistic_model
+
+settings = Settings()
+model_uri, run_id = log_logistic_model(load_training_data(SEED_DATA))
+register_candidate(
+    MlflowClient(), settings.model_name, model_uri, run_id, PromotionDecision(True, "test")
+)
+"""
+
+
+def register_a_champion(environment: dict) -> None:
+    """A small champion in the stack's registry, through its tracking server (in a child
+    process, for the same reason as ``send_through_email_block``)."""
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTER_A_CHAMPION],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=environment,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def drop_files(inbox: Path, first: int, count: int) -> int:
+    """``count`` exports of different content; returns their data rows."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    seed = (REPO_ROOT / "data" / "heart.csv").read_text().splitlines()
+    rows = 0
+    for number in range(first, first + count):
+        body = [line for i, line in enumerate(seed[1:]) if i % 7 != number % 7][: 20 + number]
+        (inbox / f"ward{number:02d}.csv").write_text("\n".join([seed[0], *body]) + "\n")
+        rows += len(body)
+    return rows
+
+
+def score_run(prefect_api: str) -> str:
+    """Start a run of the score deployment (one at a time: a second one would be cancelled)."""
+    body = {"deployments": {"name": {"any_": ["score"]}}}
+    [deployment] = api(prefect_api, "/deployments/filter", body)
+    return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
+
+
+def final_state(prefect_api: str, flow_run_id: str) -> str:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        state = api(prefect_api, f"/flow_runs/{flow_run_id}")["state_type"]
+        if state in TERMINAL:
+            return state
+        time.sleep(2)
+    raise AssertionError(f"score run {flow_run_id} did not finish within 600 s")
+
+
+def two_score_runs_at_once(prefect_api: str, environment: dict) -> tuple[str, int]:
+    """A deployment run on a worker and an operator's `python -m flows.score` at the same time,
+    both on the Dask cluster: the deployment run's final state and the local run's exit code."""
+    deployment_run = score_run(prefect_api)
+    local = subprocess.run(
+        [sys.executable, "-m", "flows.score"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env=environment,
+        cwd=REPO_ROOT,
+    )
+    assert local.returncode == 0, local.stderr[-3000:]
+    return final_state(prefect_api, deployment_run), local.returncode
+
+
+def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
+    tmp_path, stack_ports, monkeypatch
+):
+    # Two Prefect workers and a local Dask cluster of two workers, as a production topology in
+    # miniature: the files of each score run are tasks on the cluster.
+    for name, value in {
+        "HEART_WORKERS": "2",
+        "HEART_DASK_WORKERS": "2",
+        "HEART_DASK_PORT": str(free_port()),
+        "HEART_SETTLE_SECONDS": "0",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
     stack_dir = tmp_path / ".state"
     prefect_api = f"http://127.0.0.1:{stack_ports['prefect']}/api"
     try:
@@ -84,7 +178,8 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(tmp_pat
         pools = api(prefect_api, "/work_pools/filter", {})
         assert [(pool["name"], pool["type"]) for pool in pools] == [("heart-batch", "process")]
         started = pids(stack_dir)
-        expected = {"mail-sink", "prefect-server", "mlflow-server", "evidently-ui", "worker"}
+        expected = {"mail-sink", "prefect-server", "mlflow-server", "evidently-ui"}
+        expected |= {"dask-scheduler", "dask-worker-1", "dask-worker-2", "worker-1", "worker-2"}
         assert set(started) == expected
 
         second = make("up")
@@ -100,15 +195,45 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(tmp_pat
         assert len(stored) == 1
         assert "Subject: heart-batch: mail sink check" in stored[0].read_text()
 
+        environment = os.environ | {
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{stack_ports['mlflow']}",
+            "PREFECT_API_URL": prefect_api,
+        }
+        register_a_champion(environment)
+        inbox = tmp_path / "input"
+        rows = drop_files(inbox, 0, 30)
+        dask = {"HEART_DASK_ADDRESS": f"tcp://127.0.0.1:{os.environ['HEART_DASK_PORT']}"}
+        assert two_score_runs_at_once(prefect_api, environment | dask) == ("COMPLETED", 0)
+        assert_scored_exactly_once(tmp_path, files=30, rows=rows)
+
         processes = [psutil.Process(pid) for pid in started.values()]
+        processes[list(started).index("worker-1")].kill()  # kill -9: a worker machine is lost
+        rows += drop_files(inbox, 30, 5)
+        assert final_state(prefect_api, score_run(prefect_api)) == "COMPLETED"  # by worker-2
+        assert_scored_exactly_once(tmp_path, files=35, rows=rows)
+
         down = make("down")
         assert down.returncode == 0, down.stdout + down.stderr
-        assert down.stdout.count("stopped (pid") == len(expected)
+        assert down.stdout.count("stopped (pid") == len(expected) - 1
+        assert "worker-1        was not running" in down.stdout
         assert not any(process.is_running() for process in processes)
         assert not list((stack_dir / "pids").iterdir())
         assert not answers(f"{prefect_api}/health")
     finally:
         make("down")
+
+
+def assert_scored_exactly_once(home: Path, files: int, rows: int) -> None:
+    """Every file in one predictions file, every row scored or rejected once, nothing left."""
+    predictions = pd.read_parquet(home / "outputs")
+    rejected = home / "outputs" / "_rejected"
+    rejected_rows = len(pd.read_parquet(rejected)) if rejected.exists() else 0
+    assert predictions["source_file"].nunique() == files
+    assert len(predictions) + rejected_rows == rows
+    assert not predictions.duplicated(["source_file", "source_row"]).any()
+    assert len(list((home / "outputs").glob("predictions_*.parquet"))) == files
+    assert not [p for p in (home / "outputs").rglob("*") if p.name.endswith(".tmp")]
+    assert not list((home / "input").glob("*.csv"))
 
 
 def test_make_down_with_nothing_running_says_so(tmp_path):
