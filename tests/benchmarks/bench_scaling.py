@@ -135,9 +135,10 @@ def report_backlog(backlog: list[Path], small: Path, workdir: Path, rows: int) -
         on_dask = environment | {"HEART_DASK_ADDRESS": cluster.address}
         seconds, printed = run_score_flow(backlog, home, on_dask)
         workers = ", ".join(f"{mb:.0f}" for mb in cluster.peak_rss_mb())
+        throughput = len(backlog) * rows / seconds
         print(
-            f"  Dask, 2 worker processes    {seconds:7.1f} s  {len(backlog) * rows / seconds:10,.0f} "
-            f"rows/s  flow process {printed['peak_rss_kb'] / 1024:.0f} MB, workers {workers} MB"
+            f"  Dask, 2 worker processes    {seconds:7.1f} s  {throughput:10,.0f} rows/s  "
+            f"flow process {printed['peak_rss_kb'] / 1024:.0f} MB, workers {workers} MB"
         )
         print(f"  ratio Dask / in-process     {seconds / alone:7.2f}")
         small_alone = [run_score_flow([small], home, environment)[0] for _ in range(3)]
@@ -185,7 +186,7 @@ def main() -> None:
     quiet_tools()
     settings = Settings()
     backlog = make_backlog(args.workdir / "backlog", args.files, args.rows, settings.training_data)
-    [small] = make_backlog(args.workdir / "small", 1, 100, settings.training_data)
+    small = make_backlog(args.workdir / "small", 1, 100, settings.training_data)[0]
     print(f"{os.cpu_count()} cores; champion from {without_password(settings.mlflow_tracking_uri)}")
     report_ledger(args.workdir, claimants=8, files=500)
     report_backlog(backlog, small, args.workdir, args.rows)

@@ -195,22 +195,8 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         assert len(stored) == 1
         assert "Subject: heart-batch: mail sink check" in stored[0].read_text()
 
-        environment = os.environ | {
-            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{stack_ports['mlflow']}",
-            "PREFECT_API_URL": prefect_api,
-        }
-        register_a_champion(environment)
-        inbox = tmp_path / "input"
-        rows = drop_files(inbox, 0, 30)
-        dask = {"HEART_DASK_ADDRESS": f"tcp://127.0.0.1:{os.environ['HEART_DASK_PORT']}"}
-        assert two_score_runs_at_once(prefect_api, environment | dask) == ("COMPLETED", 0)
-        assert_scored_exactly_once(tmp_path, files=30, rows=rows)
-
         processes = [psutil.Process(pid) for pid in started.values()]
-        processes[list(started).index("worker-1")].kill()  # kill -9: a worker machine is lost
-        rows += drop_files(inbox, 30, 5)
-        assert final_state(prefect_api, score_run(prefect_api)) == "COMPLETED"  # by worker-2
-        assert_scored_exactly_once(tmp_path, files=35, rows=rows)
+        score_exactly_once_and_survive_a_lost_worker(tmp_path, stack_ports, started["worker-1"])
 
         down = make("down")
         assert down.returncode == 0, down.stdout + down.stderr
@@ -221,6 +207,26 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         assert not answers(f"{prefect_api}/health")
     finally:
         make("down")
+
+
+def score_exactly_once_and_survive_a_lost_worker(home: Path, ports: dict, worker: int) -> None:
+    """Two score runs at once on the Dask cluster, then ``worker`` killed (kill -9, a lost
+    machine) and one more run, which the other worker serves."""
+    prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
+    environment = os.environ | {
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
+        "PREFECT_API_URL": prefect_api,
+    }
+    register_a_champion(environment)
+    rows = drop_files(home / "input", 0, 30)
+    dask = {"HEART_DASK_ADDRESS": f"tcp://127.0.0.1:{os.environ['HEART_DASK_PORT']}"}
+    assert two_score_runs_at_once(prefect_api, environment | dask) == ("COMPLETED", 0)
+    assert_scored_exactly_once(home, files=30, rows=rows)
+
+    psutil.Process(worker).kill()
+    rows += drop_files(home / "input", 30, 5)
+    assert final_state(prefect_api, score_run(prefect_api)) == "COMPLETED"  # the other worker
+    assert_scored_exactly_once(home, files=35, rows=rows)
 
 
 def assert_scored_exactly_once(home: Path, files: int, rows: int) -> None:
