@@ -88,6 +88,9 @@ class LocalPostgres:
     folder: Path
     port: int
     host: str = "127.0.0.1"
+    """Where clients reach it."""
+    listen: str = "127.0.0.1"
+    """Where it listens (``HEART_BIND_HOST``); from anywhere, only with the password."""
 
     @property
     def data_dir(self) -> Path:
@@ -144,14 +147,19 @@ class LocalPostgres:
             password_copy.unlink(missing_ok=True)
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed in {self.data_dir}:\n{done.stdout}{done.stderr}")
+        with (self.data_dir / "pg_hba.conf").open("a", encoding="utf-8") as rules:
+            rules.write(
+                "# heart-batch: other hosts, when it listens beyond 127.0.0.1, with the password\n"
+                "host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n"
+            )
         return True
 
     def command(self) -> list[str]:
-        """The server in the foreground, listening on ``host:port`` only, its socket in the data
+        """The server in the foreground, listening on ``listen:port`` only, its socket in the data
         folder (not /var/run, which needs root)."""
         return [str(binary("postgres")), "-D", str(self.data_dir), "-p", str(self.port)] + [
             "-c",
-            f"listen_addresses={self.host}",
+            f"listen_addresses={self.listen}",
             "-c",
             f"unix_socket_directories={self.data_dir}",
         ]

@@ -181,6 +181,20 @@ class Settings(BaseSettings):
 
     # The whole system on one machine (`make up`): servers on 127.0.0.1, state under stack_dir.
     stack_dir: Path = Field(Path(".state"), description="Pid files, logs and servers' state.")
+    bind_host: str = Field(
+        "127.0.0.1",
+        description="Address the Prefect, MLflow and PostgreSQL servers listen on; any other "
+        "than 127.0.0.1 requires HEART_PREFECT_AUTH and HEART_MLFLOW_PASSWORD.",
+    )
+    prefect_auth: SecretStr = Field(
+        SecretStr(""),
+        description="user:password the Prefect server requires and its clients send "
+        "(PREFECT_SERVER_API_AUTH_STRING, PREFECT_API_AUTH_STRING).",
+    )
+    mlflow_username: str = Field("admin", description="MLflow basic-auth user (the admin).")
+    mlflow_password: SecretStr = Field(
+        SecretStr(""), description="Its password: the MLflow server then requires basic auth."
+    )
     prefect_port: int = Field(4200, description="Port of the Prefect server and UI.")
     mlflow_port: int = Field(5000, description="Port of the MLflow tracking server and UI.")
     evidently_port: int = Field(8000, description="Port of the Evidently UI.")
@@ -249,7 +263,13 @@ class Settings(BaseSettings):
         """The PostgreSQL server `make up` starts (``HEART_POSTGRES=local``), if any."""
         if self.postgres != "local":
             return None
-        return LocalPostgres(self.stack_dir / "postgres", self.postgres_port)
+        everywhere = self.bind_host in ("0.0.0.0", "::") or not self.exposed
+        return LocalPostgres(
+            self.stack_dir / "postgres",
+            self.postgres_port,
+            host="127.0.0.1" if everywhere else self.bind_host,
+            listen=self.bind_host,
+        )
 
     @property
     def postgres_server_url(self) -> str:
@@ -259,8 +279,15 @@ class Settings(BaseSettings):
 
     @property
     def postgres_databases(self) -> list[str]:
-        """The databases a PostgreSQL server holds for us: ours, MLflow's, Prefect's."""
-        return [self.heart_database, self.mlflow_database, self.prefect_database]
+        """The databases a PostgreSQL server holds for us: ours, MLflow's, Prefect's, and the
+        MLflow users' when the tracking server requires basic auth."""
+        users = [f"{self.mlflow_database}_auth"] if self.mlflow_password.get_secret_value() else []
+        return [self.heart_database, self.mlflow_database, self.prefect_database, *users]
+
+    @property
+    def exposed(self) -> bool:
+        """True when `make up`'s servers listen beyond this machine."""
+        return self.bind_host not in ("127.0.0.1", "localhost", "::1")
 
     @property
     def tracking_store_is_database(self) -> bool:

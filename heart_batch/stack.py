@@ -10,10 +10,12 @@ starts nothing twice and ``down`` never signals a stranger that reused a pid.
     python -m heart_batch.stack up|down|status
 """
 
+import base64
 import contextlib
 import functools
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -67,6 +69,8 @@ class Service:
     """Variables of this process only (secrets it alone needs)."""
     user: str | None = None
     """Run as this user (PostgreSQL refuses to run as root)."""
+    credentials: str | None = None
+    """user:password its health check sends (HTTP basic auth)."""
 
 
 class Stack:
@@ -82,14 +86,21 @@ class Stack:
     @property
     def prefect_api_url(self) -> str:
         """What every Prefect client needs as PREFECT_API_URL."""
-        return f"http://{HOST}:{self.settings.prefect_port}/api"
+        return f"http://{self.client_host}:{self.settings.prefect_port}/api"
 
     @property
     def mlflow_url(self) -> str:
         """The tracking server flow runs use: a remote one named by MLFLOW_TRACKING_URI, or ours."""
         if not self.settings.tracking_store_is_database:
             return self.settings.mlflow_tracking_uri
-        return f"http://{HOST}:{self.settings.mlflow_port}"
+        return f"http://{self.client_host}:{self.settings.mlflow_port}"
+
+    @property
+    def client_host(self) -> str:
+        """Where this machine reaches the servers: 127.0.0.1 unless they listen on one other
+        address only."""
+        bind_host = self.settings.bind_host
+        return HOST if bind_host in ("0.0.0.0", "::") or not self.settings.exposed else bind_host
 
     @property
     def uses_mail_sink(self) -> bool:
@@ -99,7 +110,7 @@ class Stack:
     def servers(self) -> list[Service]:
         """The servers, in start order."""
         settings = self.settings
-        prefect_ui = f"http://{HOST}:{settings.prefect_port}"
+        prefect_ui = f"http://{self.client_host}:{settings.prefect_port}"
         evidently_ui = f"http://{HOST}:{settings.evidently_port}"
         services = [
             Service(
@@ -109,6 +120,7 @@ class Stack:
                 "HEART_PREFECT_PORT",
                 f"{self.prefect_api_url}/health",
                 prefect_ui,
+                credentials=settings.prefect_auth.get_secret_value() or None,
             ),
             Service(
                 "evidently-ui",
@@ -120,16 +132,12 @@ class Stack:
                 evidently_ui,
             ),
         ]
-        postgres = settings.postgres_server_url
-        if postgres:
-            prefect_database = store_url(postgres, settings.prefect_database, driver="asyncpg")
-            services[0] = replace(
-                services[0], env={"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_database}
-            )
+        services[0] = replace(services[0], env=self._prefect_server_secrets())
         if settings.tracking_store_is_database:
             tracking_server = Service(
                 "mlflow-server",
-                [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(settings.mlflow_port)]
+                [str(BIN / "mlflow"), "server", "--host", settings.bind_host]
+                + ["--port", str(settings.mlflow_port)]
                 + ["--artifacts-destination", settings.artifact_location, "--workers", "1"],
                 settings.mlflow_port,
                 "HEART_MLFLOW_PORT",
@@ -137,6 +145,8 @@ class Stack:
                 self.mlflow_url,
                 env={"MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri},
             )
+            if settings.mlflow_password.get_secret_value():
+                tracking_server = self._with_basic_auth(tracking_server)
             services.insert(1, tracking_server)
         if settings.dask_workers:
             services += self._dask_cluster()
@@ -156,6 +166,49 @@ class Stack:
             )
             services.insert(0, sink)
         return services
+
+    def _prefect_server_secrets(self) -> dict[str, str]:
+        """The Prefect server's database URL and the auth string it requires, if any."""
+        settings, private = self.settings, {}
+        if settings.postgres_server_url:
+            private["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = store_url(
+                settings.postgres_server_url, settings.prefect_database, driver="asyncpg"
+            )
+        if settings.prefect_auth.get_secret_value():
+            private["PREFECT_SERVER_API_AUTH_STRING"] = settings.prefect_auth.get_secret_value()
+        return private
+
+    def _with_basic_auth(self, tracking_server: Service) -> Service:
+        """The tracking server behind MLflow's basic-auth app: its users in
+        ``<stack_dir>/mlflow-auth`` (or the PostgreSQL database ``mlflow_auth``), the admin's
+        password and the session key from the environment only."""
+        settings = self.settings
+        folder = settings.stack_dir / "mlflow-auth"
+        folder.mkdir(parents=True, exist_ok=True)
+        users = (
+            store_url(settings.postgres_server_url, f"{settings.mlflow_database}_auth")
+            if settings.postgres_server_url
+            else f"sqlite:///{folder / 'users.db'}"
+        )
+        config = folder / "basic_auth.ini"
+        config.touch(mode=0o600)
+        config.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = {users}\nadmin_username = {settings.mlflow_username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        password = settings.mlflow_password.get_secret_value()
+        return replace(
+            tracking_server,
+            command=tracking_server.command + ["--app-name", "basic-auth"],
+            env={
+                **tracking_server.env,
+                "MLFLOW_AUTH_CONFIG_PATH": str(config),
+                "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(folder / "session-key"),
+            },
+            credentials=f"{settings.mlflow_username}:{password}",
+        )
 
     def _dask_cluster(self) -> list[Service]:
         """A local Dask scheduler and ``HEART_DASK_WORKERS`` worker processes of one thread each
@@ -204,7 +257,7 @@ class Stack:
             | {
                 "PREFECT_HOME": str(settings.stack_dir / "prefect"),
                 "PREFECT_API_URL": self.prefect_api_url,
-                "PREFECT_SERVER_API_HOST": HOST,
+                "PREFECT_SERVER_API_HOST": settings.bind_host,
                 "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
                 "MLFLOW_TRACKING_URI": self.mlflow_url,
                 "HEART_HOME": str(settings.home),
@@ -215,7 +268,18 @@ class Stack:
                 "HEART_PROJECT_DIR": str(PROJECT_ROOT),
                 "HEART_DASK_ADDRESS": settings.dask_address,
             }
+            | self._client_credentials()
         )
+
+    def _client_credentials(self) -> dict[str, str]:
+        """What every client sends to servers that require credentials."""
+        settings, credentials = self.settings, {}
+        if settings.prefect_auth.get_secret_value():
+            credentials["PREFECT_API_AUTH_STRING"] = settings.prefect_auth.get_secret_value()
+        if settings.mlflow_password.get_secret_value():
+            credentials["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_username
+            credentials["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_password.get_secret_value()
+        return credentials
 
     @functools.cached_property
     def git_source(self) -> tuple[str, str]:
@@ -242,6 +306,7 @@ class Stack:
         for folder in (self.pid_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         report = [f"Outputs layout upgraded: {move}" for move in upgrade_outputs(self.settings)]
+        self._refuse_to_expose_without_credentials()
         started = []
         try:
             if self.settings.local_postgres is not None:
@@ -335,11 +400,33 @@ class Stack:
     def _answers(service: Service) -> bool:
         if service.health_url is None:
             return _port_taken(service.port)
+        request = urllib.request.Request(service.health_url)
+        if service.credentials:
+            token = base64.b64encode(service.credentials.encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(service.health_url, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def _refuse_to_expose_without_credentials(self) -> None:
+        settings = self.settings
+        if not settings.exposed:
+            return
+        missing = [
+            name
+            for name, secret in (
+                ("HEART_PREFECT_AUTH=user:password", settings.prefect_auth),
+                ("HEART_MLFLOW_PASSWORD", settings.mlflow_password),
+            )
+            if not secret.get_secret_value()
+        ]
+        if missing:
+            raise StackError(
+                f"HEART_BIND_HOST={settings.bind_host} opens the servers to the network: set "
+                f"{' and '.join(missing)} in the environment (never in a file in git)"
+            )
 
     def _create_databases(self) -> str:
         """Our, MLflow's and Prefect's databases on the PostgreSQL server, if missing."""
@@ -441,6 +528,14 @@ class Stack:
     def _log_tail(self, name: str, lines: int = 30) -> str:
         log = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
         return "\n".join(log[-lines:]) + f"\n(full log: {self.log_dir / name}.log)"
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept in ``path`` (mode 0600), made on first use."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _stop_rank(name: str) -> tuple[int, str]:

@@ -1,0 +1,81 @@
+"""Nothing open to the network without credentials: `make up` bound beyond 127.0.0.1.
+
+The stack listens on every address with PostgreSQL holding its stores; each server refuses a
+request that carries no credentials and serves one that carries them, and provisioning and the
+workers (which take theirs from the environment) work as usual.
+"""
+
+import base64
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from heart_batch.postgres import store_url
+from heart_batch.settings import Settings
+from heart_batch.stack import Stack, StackError
+from tests.ports import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFECT_AUTH = "heart:prefect-secret"
+MLFLOW_PASSWORD = "mlflow-secret-1"
+
+
+def status(url: str, credentials: str | None = None, body: bytes | None = None) -> int:
+    """The HTTP status of a GET of ``url`` (a POST of ``body``), with basic auth when given
+    credentials."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    if credentials:
+        request.add_header(
+            "Authorization", f"Basic {base64.b64encode(credentials.encode()).decode()}"
+        )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_stack_refuses_to_listen_beyond_this_machine_without_credentials(
+    monkeypatch, stack_ports
+):  # pylint: disable=unused-argument
+    monkeypatch.setenv("HEART_BIND_HOST", "0.0.0.0")
+    with pytest.raises(StackError, match="HEART_PREFECT_AUTH=user:password and HEART_MLFLOW"):
+        Stack(Settings()).up()
+
+
+def test_each_server_refuses_a_request_without_credentials_and_serves_one_with_them(
+    monkeypatch, stack_ports
+):
+    for name, value in {
+        "HEART_BIND_HOST": "0.0.0.0",
+        "HEART_PREFECT_AUTH": PREFECT_AUTH,
+        "HEART_MLFLOW_PASSWORD": MLFLOW_PASSWORD,
+        "HEART_POSTGRES": "local",
+        "HEART_POSTGRES_PORT": str(free_port()),
+    }.items():
+        monkeypatch.setenv(name, value)
+    system = Stack(Settings())
+    try:
+        report = "\n".join(system.up())
+        assert "worker" in report and "deployments" in report  # provisioned with credentials
+
+        prefect = f"http://127.0.0.1:{stack_ports['prefect']}/api/deployments/filter"
+        assert status(prefect, body=b"{}") == 401
+        assert status(prefect, PREFECT_AUTH, body=b"{}") == 200
+        assert status(prefect, "heart:wrong", body=b"{}") == 401
+
+        mlflow = f"http://127.0.0.1:{stack_ports['mlflow']}/api/2.0/mlflow/experiments/search"
+        assert status(f"{mlflow}?max_results=1") == 401
+        assert status(f"{mlflow}?max_results=1", f"admin:{MLFLOW_PASSWORD}") == 200
+        assert status(f"{mlflow}?max_results=1", "admin:wrong") == 401
+
+        server = system.settings.local_postgres
+        without = store_url(f"postgresql://heart@127.0.0.1:{server.port}", "heart", "")
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(without, connect_timeout=10).close()
+        psycopg.connect(store_url(server.server_url(), "heart", ""), connect_timeout=10).close()
+    finally:
+        system.down()
