@@ -3,8 +3,8 @@
 ``HEART_POSTGRES_URL=postgresql://user:password@host:port`` names an existing server;
 ``HEART_POSTGRES=local`` makes ``make up`` start one (Debian's ``postgresql`` package) with its
 data under ``.state/postgres``, listening on 127.0.0.1 (or ``HEART_BIND_HOST``) with a generated
-password (scram-sha-256) kept in ``.state/postgres/password`` (mode 0600, never in git). Either way three databases, ours,
-MLflow's and the Prefect server's, are created when missing.
+password (scram-sha-256) kept in ``.state/postgres/password`` (mode 0600, never in git). Either
+way three databases, ours, MLflow's and the Prefect server's, are created when missing.
 """
 
 import os
