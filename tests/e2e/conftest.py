@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 import urllib.request
 
 import pytest
@@ -29,6 +30,20 @@ def api(url: str, path: str, body: dict | None = None):
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
+
+
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def wait_for_flow_run(prefect_api: str, flow_run_id: str, timeout: float = 600) -> dict:
+    """The flow run once it has reached a terminal state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flow_run = api(prefect_api, f"/flow_runs/{flow_run_id}")
+        if flow_run["state_type"] in TERMINAL:
+            return flow_run
+        time.sleep(2)
+    raise AssertionError(f"flow run {flow_run_id} did not finish within {timeout} s")
 
 
 def answers(url: str) -> bool:

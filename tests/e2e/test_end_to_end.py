@@ -9,7 +9,6 @@ is stopped at the end, also on failure.
 
 import shutil
 import subprocess
-import time
 
 import duckdb
 import pandas as pd
@@ -22,13 +21,12 @@ from heart_batch.settings import Settings
 from heart_batch.stack import BIN, Stack
 from tests.conftest import REPO_ROOT, Mailbox
 from tests.ports import free_port
-from tests.e2e.conftest import api
+from tests.e2e.conftest import api, wait_for_flow_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = REPO_ROOT / "data" / "examples" / "example_patients.csv"
 OTHER_HOSPITALS = REPO_ROOT / "data" / "heart_other_hospitals.csv"
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @pytest.fixture
@@ -96,16 +94,6 @@ def run_deployment(system: Stack, name: str) -> subprocess.CompletedProcess:
     )
 
 
-def wait_for_flow_run(system: Stack, flow_run_id: str, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        flow_run = api(system.prefect_api_url, f"/flow_runs/{flow_run_id}")
-        if flow_run["state_type"] in TERMINAL:
-            return flow_run
-        time.sleep(2)
-    raise AssertionError(f"flow run {flow_run_id} did not finish within {timeout} s")
-
-
 def model_versions(system: Stack) -> list[str]:
     # Both URIs: a registry URI left out falls back to whatever store this process last used.
     client = MlflowClient(tracking_uri=system.mlflow_url, registry_uri=system.mlflow_url)
@@ -148,7 +136,7 @@ def test_score_monitor_alert_and_retrain_through_deployments(stack, mail_server)
         training_run_id = connection.execute(
             text("SELECT training_flow_run_id FROM monitoring_runs WHERE violated")
         ).scalar_one()
-    training = wait_for_flow_run(system, training_run_id)
+    training = wait_for_flow_run(system.prefect_api_url, training_run_id)
     assert training["state_type"] == "COMPLETED"
     deployment = api(system.prefect_api_url, f"/deployments/{training['deployment_id']}")
     assert deployment["name"] == "train"

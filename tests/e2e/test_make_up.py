@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +12,8 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import answers, api, user_shell_environment
+from tests.e2e.conftest import answers, api, user_shell_environment, wait_for_flow_run
 from tests.ports import free_port
-
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,22 +49,25 @@ with EmailServerCredentials.load("heart-alerts").get_server() as server:
 """
 
 
-def send_through_email_block(prefect_api: str, subject: str) -> None:
-    """Send a message with the credentials `make up` saved in the email block.
-
-    In a child process: a Prefect client in this process would keep events for the stack's
-    server after `make down`, and the test harness would wait for them at the end of the session.
-    """
-    environment = os.environ | {"PREFECT_API_URL": prefect_api}
-    sent = subprocess.run(
-        [sys.executable, "-c", SEND_THROUGH_BLOCK, subject],
+def run_python(arguments: list[str], environment: dict) -> None:
+    """Python in a child process, which must succeed. In a child: a Prefect client in this process
+    would keep events for the stack's server after `make down`, and the test harness would wait
+    for them at the end of the session."""
+    done = subprocess.run(
+        [sys.executable, *arguments],
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=600,
         env=environment,
+        cwd=REPO_ROOT,
     )
-    assert sent.returncode == 0, sent.stderr
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def send_through_email_block(prefect_api: str, subject: str) -> None:
+    """Send a message with the credentials `make up` saved in the email block."""
+    run_python(["-c", SEND_THROUGH_BLOCK, subject], os.environ | {"PREFECT_API_URL": prefect_api})
 
 
 REGISTER_A_CHAMPION = """
@@ -86,18 +86,8 @@ register_candidate(
 
 
 def register_a_champion(environment: dict) -> None:
-    """A small champion in the stack's registry, through its tracking server (in a child
-    process, for the same reason as ``send_through_email_block``)."""
-    done = subprocess.run(
-        [sys.executable, "-c", REGISTER_A_CHAMPION],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env=environment,
-        cwd=REPO_ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    """A small champion in the stack's registry, through its tracking server."""
+    run_python(["-c", REGISTER_A_CHAMPION], environment)
 
 
 def drop_files(inbox: Path, first: int, count: int) -> int:
@@ -119,31 +109,12 @@ def score_run(prefect_api: str) -> str:
     return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
 
 
-def final_state(prefect_api: str, flow_run_id: str) -> str:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        state = api(prefect_api, f"/flow_runs/{flow_run_id}")["state_type"]
-        if state in TERMINAL:
-            return state
-        time.sleep(2)
-    raise AssertionError(f"score run {flow_run_id} did not finish within 600 s")
-
-
-def two_score_runs_at_once(prefect_api: str, environment: dict) -> tuple[str, int]:
-    """A deployment run on a worker and an operator's `python -m flows.score` at the same time,
-    both on the Dask cluster: the deployment run's final state and the local run's exit code."""
+def two_score_runs_at_once(prefect_api: str, environment: dict) -> str:
+    """A deployment run on a worker and an operator's `python -m flows.score` (which must
+    succeed) at the same time, both on the Dask cluster: the deployment run's final state."""
     deployment_run = score_run(prefect_api)
-    local = subprocess.run(
-        [sys.executable, "-m", "flows.score"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env=environment,
-        cwd=REPO_ROOT,
-    )
-    assert local.returncode == 0, local.stderr[-3000:]
-    return final_state(prefect_api, deployment_run), local.returncode
+    run_python(["-m", "flows.score"], environment)
+    return wait_for_flow_run(prefect_api, deployment_run)["state_type"]
 
 
 def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
@@ -220,12 +191,13 @@ def score_exactly_once_and_survive_a_lost_worker(home: Path, ports: dict, worker
     register_a_champion(environment)
     rows = drop_files(home / "input", 0, 30)
     dask = {"HEART_DASK_ADDRESS": f"tcp://127.0.0.1:{os.environ['HEART_DASK_PORT']}"}
-    assert two_score_runs_at_once(prefect_api, environment | dask) == ("COMPLETED", 0)
+    assert two_score_runs_at_once(prefect_api, environment | dask) == "COMPLETED"
     assert_scored_exactly_once(home, files=30, rows=rows)
 
     psutil.Process(worker).kill()
     rows += drop_files(home / "input", 30, 5)
-    assert final_state(prefect_api, score_run(prefect_api)) == "COMPLETED"  # the other worker
+    final = wait_for_flow_run(prefect_api, score_run(prefect_api))
+    assert final["state_type"] == "COMPLETED"  # the other worker
     assert_scored_exactly_once(home, files=35, rows=rows)
 
 
