@@ -54,6 +54,16 @@ def ensure_databases(server_url: str, databases: list[str]) -> list[str]:
     return created
 
 
+def stored_secret(path: Path, length: int = 32) -> str:
+    """A random secret kept in ``path`` (mode 0600, readable by its owner only), made on first
+    use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(length))
+    return path.read_text().strip()
+
+
 def binary(name: str) -> Path:
     """A PostgreSQL server program: on PATH, or in Debian's /usr/lib/postgresql/<version>/bin.
 
@@ -113,11 +123,7 @@ class LocalPostgres:
 
     def password(self) -> str:
         """The superuser's password, generated into ``password_file`` on first use."""
-        if not self.password_file.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.password_file.touch(mode=0o600)
-            self.password_file.write_text(secrets.token_urlsafe(24))
-        return self.password_file.read_text().strip()
+        return stored_secret(self.password_file, length=24)
 
     def initialise(self) -> bool:
         """Create the cluster (scram-sha-256, the generated password) unless it exists.

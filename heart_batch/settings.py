@@ -263,12 +263,8 @@ class Settings(BaseSettings):
         """The PostgreSQL server `make up` starts (``HEART_POSTGRES=local``), if any."""
         if self.postgres != "local":
             return None
-        everywhere = self.bind_host in ("0.0.0.0", "::") or not self.exposed
         return LocalPostgres(
-            self.stack_dir / "postgres",
-            self.postgres_port,
-            host="127.0.0.1" if everywhere else self.bind_host,
-            listen=self.bind_host,
+            self.stack_dir / "postgres", self.postgres_port, self.client_host, self.bind_host
         )
 
     @property
@@ -281,13 +277,25 @@ class Settings(BaseSettings):
     def postgres_databases(self) -> list[str]:
         """The databases a PostgreSQL server holds for us: ours, MLflow's, Prefect's, and the
         MLflow users' when the tracking server requires basic auth."""
-        users = [f"{self.mlflow_database}_auth"] if self.mlflow_password.get_secret_value() else []
+        users = [self.mlflow_users_database] if self.mlflow_password.get_secret_value() else []
         return [self.heart_database, self.mlflow_database, self.prefect_database, *users]
+
+    @property
+    def mlflow_users_database(self) -> str:
+        """PostgreSQL database of the MLflow server's basic-auth users."""
+        return f"{self.mlflow_database}_auth"
 
     @property
     def exposed(self) -> bool:
         """True when `make up`'s servers listen beyond this machine."""
         return self.bind_host not in ("127.0.0.1", "localhost", "::1")
+
+    @property
+    def client_host(self) -> str:
+        """Where this machine reaches `make up`'s servers: 127.0.0.1, unless they listen on one
+        other address only."""
+        everywhere = self.bind_host in ("0.0.0.0", "::")
+        return "127.0.0.1" if everywhere or not self.exposed else self.bind_host
 
     @property
     def tracking_store_is_database(self) -> bool:

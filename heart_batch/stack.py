@@ -15,7 +15,6 @@ import contextlib
 import functools
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 import psutil
 
 from heart_batch.layout import upgrade_outputs
-from heart_batch.postgres import as_user, ensure_databases, store_url
+from heart_batch.postgres import as_user, ensure_databases, store_url, stored_secret
 from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
 
 HOST = "127.0.0.1"
@@ -86,21 +85,14 @@ class Stack:
     @property
     def prefect_api_url(self) -> str:
         """What every Prefect client needs as PREFECT_API_URL."""
-        return f"http://{self.client_host}:{self.settings.prefect_port}/api"
+        return f"http://{self.settings.client_host}:{self.settings.prefect_port}/api"
 
     @property
     def mlflow_url(self) -> str:
         """The tracking server flow runs use: a remote one named by MLFLOW_TRACKING_URI, or ours."""
         if not self.settings.tracking_store_is_database:
             return self.settings.mlflow_tracking_uri
-        return f"http://{self.client_host}:{self.settings.mlflow_port}"
-
-    @property
-    def client_host(self) -> str:
-        """Where this machine reaches the servers: 127.0.0.1 unless they listen on one other
-        address only."""
-        bind_host = self.settings.bind_host
-        return HOST if bind_host in ("0.0.0.0", "::") or not self.settings.exposed else bind_host
+        return f"http://{self.settings.client_host}:{self.settings.mlflow_port}"
 
     @property
     def uses_mail_sink(self) -> bool:
@@ -110,7 +102,7 @@ class Stack:
     def servers(self) -> list[Service]:
         """The servers, in start order."""
         settings = self.settings
-        prefect_ui = f"http://{self.client_host}:{settings.prefect_port}"
+        prefect_ui = f"http://{settings.client_host}:{settings.prefect_port}"
         evidently_ui = f"http://{HOST}:{settings.evidently_port}"
         services = [
             Service(
@@ -120,6 +112,7 @@ class Stack:
                 "HEART_PREFECT_PORT",
                 f"{self.prefect_api_url}/health",
                 prefect_ui,
+                env=self._prefect_server_secrets(),
                 credentials=settings.prefect_auth.get_secret_value() or None,
             ),
             Service(
@@ -132,7 +125,6 @@ class Stack:
                 evidently_ui,
             ),
         ]
-        services[0] = replace(services[0], env=self._prefect_server_secrets())
         if settings.tracking_store_is_database:
             tracking_server = Service(
                 "mlflow-server",
@@ -149,7 +141,7 @@ class Stack:
                 tracking_server = self._with_basic_auth(tracking_server)
             services.insert(1, tracking_server)
         if settings.dask_workers:
-            services += self._dask_cluster()
+            services += self.dask_cluster()
         local = settings.local_postgres
         if local is not None:
             server = Service(
@@ -186,7 +178,7 @@ class Stack:
         folder = settings.stack_dir / "mlflow-auth"
         folder.mkdir(parents=True, exist_ok=True)
         users = (
-            store_url(settings.postgres_server_url, f"{settings.mlflow_database}_auth")
+            store_url(settings.postgres_server_url, settings.mlflow_users_database)
             if settings.postgres_server_url
             else f"sqlite:///{folder / 'users.db'}"
         )
@@ -205,12 +197,12 @@ class Stack:
                 **tracking_server.env,
                 "MLFLOW_AUTH_CONFIG_PATH": str(config),
                 "MLFLOW_AUTH_ADMIN_PASSWORD": password,
-                "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(folder / "session-key"),
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": stored_secret(folder / "session-key"),
             },
             credentials=f"{settings.mlflow_username}:{password}",
         )
 
-    def _dask_cluster(self) -> list[Service]:
+    def dask_cluster(self) -> list[Service]:
         """A local Dask scheduler and ``HEART_DASK_WORKERS`` worker processes of one thread each
         (scoring a file uses its own threads)."""
         port = self.settings.dask_port
@@ -326,7 +318,7 @@ class Stack:
         return report + self._addresses()
 
     def down(self) -> list[str]:
-        """Stop every process a pid file names, the worker first."""
+        """Stop every process a pid file names: the workers first, PostgreSQL last."""
         names = [path.stem for path in self.pid_dir.glob("*.json")]
         ordered = sorted(names, key=_stop_rank)
         return [self._stop(name) for name in ordered] or ["nothing was running"]
@@ -528,14 +520,6 @@ class Stack:
     def _log_tail(self, name: str, lines: int = 30) -> str:
         log = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
         return "\n".join(log[-lines:]) + f"\n(full log: {self.log_dir / name}.log)"
-
-
-def _secret(path: Path) -> str:
-    """A random secret kept in ``path`` (mode 0600), made on first use."""
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
 
 
 def _stop_rank(name: str) -> tuple[int, str]:
