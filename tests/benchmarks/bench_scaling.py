@@ -24,14 +24,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from distributed import Client
 
 from heart_batch.database import open_database
 from heart_batch.postgres import ensure_databases, store_url, without_password
 from heart_batch.settings import Settings, quiet_tools
-from heart_batch.stack import BIN
 from tests.claimants import claim_all
-from tests.ports import free_port
+from tests.dask_cluster import dask_cluster
 from tests.postgres_server import postgres_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,41 +78,6 @@ def run_score_flow(backlog: list[Path], home: Path, environment: dict) -> tuple[
     return seconds, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-class DaskCluster:
-    """A local scheduler and ``workers`` one-thread worker processes, as `make up` starts them."""
-
-    def __init__(self, workers: int, log: Path):
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        environment = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
-        port = self.address.rsplit(":", 1)[-1]
-        commands = [[str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", port]]
-        commands[0] += ["--dashboard-address", ":0"]
-        commands += [
-            [str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--no-dashboard"]
-            + ["--host", "127.0.0.1", "--no-nanny"]
-            for _ in range(workers)
-        ]
-        with log.open("ab") as stream:
-            self.processes = [
-                subprocess.Popen(  # pylint: disable=consider-using-with
-                    command, env=environment, stdout=stream, stderr=subprocess.STDOUT
-                )
-                for command in commands
-            ]
-        with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(workers, timeout=60)
-
-    def peak_rss_mb(self) -> list[float]:
-        """Peak RSS of each worker process so far."""
-        return [_peak_rss_kb(process.pid) / 1024 for process in self.processes[1:]]
-
-    def stop(self) -> None:
-        """Terminate the workers, then the scheduler."""
-        for process in reversed(self.processes):
-            process.terminate()
-            process.wait(timeout=30)
-
-
 def _peak_rss_kb(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
@@ -130,21 +93,19 @@ def report_backlog(backlog: list[Path], small: Path, workdir: Path, rows: int) -
         f"  in-process runner           {alone:7.1f} s  {len(backlog) * rows / alone:10,.0f} "
         f"rows/s  flow process peak RSS {printed['peak_rss_kb'] / 1024:5.0f} MB"
     )
-    cluster = DaskCluster(2, workdir / "dask.log")
-    try:
-        on_dask = environment | {"HEART_DASK_ADDRESS": cluster.address}
+    # Without nannies, each worker process is the one that runs the tasks: its peak RSS is theirs.
+    with dask_cluster(2, workdir / "dask.log", ("--no-nanny",)) as (address, workers):
+        on_dask = environment | {"HEART_DASK_ADDRESS": address}
         seconds, printed = run_score_flow(backlog, home, on_dask)
-        workers = ", ".join(f"{mb:.0f}" for mb in cluster.peak_rss_mb())
+        peaks = ", ".join(f"{_peak_rss_kb(worker.pid) / 1024:.0f}" for worker in workers)
         throughput = len(backlog) * rows / seconds
         print(
             f"  Dask, 2 worker processes    {seconds:7.1f} s  {throughput:10,.0f} rows/s  "
-            f"flow process {printed['peak_rss_kb'] / 1024:.0f} MB, workers {workers} MB"
+            f"flow process {printed['peak_rss_kb'] / 1024:.0f} MB, workers {peaks} MB"
         )
         print(f"  ratio Dask / in-process     {seconds / alone:7.2f}")
         small_alone = [run_score_flow([small], home, environment)[0] for _ in range(3)]
         small_dask = [run_score_flow([small], home, on_dask)[0] for _ in range(3)]
-    finally:
-        cluster.stop()
     overhead = np.median(small_dask) - np.median(small_alone)
     print(
         f"\none file of 100 rows (medians of 3): in-process {np.median(small_alone):.2f} s, "

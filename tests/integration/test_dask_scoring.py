@@ -7,59 +7,30 @@ rerun on the surviving worker takes over.
 
 import os
 import signal
-import subprocess
 import threading
 import time
 
 import pandas as pd
 import psutil
 import pytest
-from distributed import Client
 from sqlalchemy import select
 
 from flows.score import score
 from heart_batch.ledger import SCORED_FILES, Ledger
-from heart_batch.stack import BIN
-from tests.conftest import REPO_ROOT
-from tests.ports import free_port
+from tests.dask_cluster import dask_cluster
 from tests.integration.test_score_flow import data_rows, seed_rows, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def dask_cluster(monkeypatch, tmp_path):
+def dask_workers(monkeypatch, tmp_path):
     """A Dask scheduler and two one-thread workers, as `make up` starts them; yields the worker
     processes. The score flow finds the scheduler through HEART_DASK_ADDRESS."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    environment = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
-    commands = [
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":")[-1]]
-        + ["--dashboard-address", ":0"],
-        *[
-            [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"]
-            + ["--name", f"heart-dask-{i}", "--host", "127.0.0.1"]
-            for i in (1, 2)
-        ],
-    ]
-    with (tmp_path / "dask.log").open("wb") as log:
-        processes = [
-            subprocess.Popen(  # pylint: disable=consider-using-with
-                command, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
-            for command in commands
-        ]
-    try:
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
+    with dask_cluster(2, tmp_path / "dask.log") as (address, workers):
         monkeypatch.setenv("HEART_DASK_ADDRESS", address)
         monkeypatch.setenv("HEART_SETTLE_SECONDS", "0")
-        yield processes[1:]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        yield workers
 
 
 def worker_pids(workers) -> set[int]:
@@ -76,7 +47,7 @@ def claimant_pids(ledger: Ledger) -> set[int]:
 
 
 def test_every_file_is_scored_once_on_the_cluster(
-    prefect_server, champion, dask_cluster, settings
+    prefect_server, champion, dask_workers, settings
 ):  # pylint: disable=unused-argument
     settings.input_dir.mkdir()
     sources = {
@@ -88,12 +59,12 @@ def test_every_file_is_scored_once_on_the_cluster(
     predictions = pd.read_parquet(settings.output_dir)
     assert predictions.groupby("source_file").size().to_dict() == sources
     ledger = Ledger(settings.database_url)
-    assert claimant_pids(ledger) <= worker_pids(dask_cluster)
+    assert claimant_pids(ledger) <= worker_pids(dask_workers)
     assert os.getpid() not in claimant_pids(ledger)
 
 
 def test_a_dask_worker_killed_mid_file_loses_nothing(
-    prefect_server, champion, dask_cluster, settings
+    prefect_server, champion, dask_workers, settings
 ):  # pylint: disable=unused-argument
     settings.input_dir.mkdir()
     big = settings.input_dir / "backlog.csv"
