@@ -49,12 +49,17 @@ def open_intake(settings: Settings) -> Intake:
         output_dir=settings.output_dir,
         ledger=Ledger(settings.database_url, settings.claim_lease_seconds),
         claimant=new_claimant(),
-        options=ScoringOptions(
-            max_missing=settings.max_missing_features,
-            threads=settings.scoring_threads,
-            batch_bytes=settings.batch_bytes,
-            max_broken_share=settings.max_broken_line_share,
-        ),
+        options=scoring_options(settings),
+    )
+
+
+def scoring_options(settings: Settings) -> ScoringOptions:
+    """How to score, as the settings say."""
+    return ScoringOptions(
+        max_missing=settings.max_missing_features,
+        threads=settings.scoring_threads,
+        batch_bytes=settings.batch_bytes,
+        max_broken_share=settings.max_broken_line_share,
     )
 
 

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from heart_batch.data import load_training_data
 from heart_batch.dialect import detect_dialect
-from heart_batch.intake import load_scoring_model
+from heart_batch.intake import load_scoring_model, scoring_options
 from heart_batch.model import build_pipeline
 from heart_batch.reader import fast_batches, tolerant_batches
 from heart_batch.fast_risk import numpy_preprocessing
@@ -173,7 +173,7 @@ def measure_rss(source: Path, workdir: Path) -> None:
     """Child process of ``peak_rss_mb``: score and print the peak RSS as JSON."""
     settings = Settings()
     model = load_scoring_model(settings)
-    score_file(source, "rss", workdir / "rss", model, _options(settings))
+    score_file(source, "rss", workdir / "rss", model, scoring_options(settings))
     print(json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024}))
 
 
@@ -181,12 +181,6 @@ def _peak_rss_kb() -> int:
     """VmHWM of this process. Not ru_maxrss: Linux carries that over from the parent across exec."""
     status = Path("/proc/self/status").read_text(encoding="ascii")
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
-
-
-def _options(settings: Settings) -> ScoringOptions:
-    return ScoringOptions(
-        settings.max_missing_features, settings.scoring_threads, settings.batch_bytes
-    )
 
 
 def main() -> None:
@@ -204,7 +198,7 @@ def main() -> None:
         return
 
     settings = Settings()
-    options = _options(settings)
+    options = scoring_options(settings)
     model = load_scoring_model(settings)
     source = make_input(
         args.workdir / f"patients_{args.rows}.csv", args.rows, settings.training_data
