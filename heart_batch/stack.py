@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
+import yaml
 
 from heart_batch.layout import upgrade_outputs
 from heart_batch.postgres import as_user, ensure_databases, store_url, stored_secret
@@ -34,6 +35,7 @@ from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
+LOST_RUNS_AUTOMATION = PROJECT_ROOT / "flows" / "lost_runs.yaml"
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
 # Stopped in this order: the workers before the servers they talk to, the database last.
@@ -430,11 +432,16 @@ class Stack:
         )
 
     def _provision(self) -> list[str]:
-        """Work pool and email block (idempotent), then the deployments."""
+        """Work pool, lost-run automation and email block (idempotent), then the deployments."""
         pool = self.settings.work_pool
         if self._run([str(BIN / "prefect"), "work-pool", "inspect", pool], check=False) != 0:
             command = [str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process"]
             self._run(command, "work pool")
+        [automation] = yaml.safe_load(LOST_RUNS_AUTOMATION.read_text())["automations"]
+        inspect = [str(BIN / "prefect"), "automation", "inspect", automation["name"]]
+        if self._run(inspect, check=False) != 0:
+            create = [str(BIN / "prefect"), "automation", "create", "--from-file"]
+            self._run(create + [str(LOST_RUNS_AUTOMATION)], "automation")
         self._run([sys.executable, "-m", "flows.email_block"], "email block")
         deployment_file = PROJECT_ROOT / self.settings.deployment_file
         self._run(
@@ -447,6 +454,8 @@ class Stack:
         recipients = self.environment()["HEART_ALERT_TO"] or "nobody: set HEART_ALERT_TO"
         return [
             f"{'work pool':15} {self.settings.work_pool}",
+            f"{'automation':15} {automation['name']}: a run silent for "
+            f"{automation['trigger']['within']} s is marked Crashed",
             f"{'email block':15} {self.settings.email_block} -> {mail}, alerts to {recipients}",
             f"{'deployments':15} train, score, monitor from {deployment_file.name}",
         ]

@@ -1,10 +1,13 @@
 """`make up` / `make down` on a fresh HEART_HOME: real servers, two workers, a Dask cluster, the
-mail sink; two score runs at once and a worker killed between runs."""
+mail sink; two score runs at once, and a run's machine lost in the middle of a file."""
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -102,19 +105,21 @@ def drop_files(inbox: Path, first: int, count: int) -> int:
     return rows
 
 
-def score_run(prefect_api: str) -> str:
-    """Start a run of the score deployment (one at a time: a second one would be cancelled)."""
+def score_run(prefect_api: str, environment: dict | None = None) -> str:
+    """Start a run of the score deployment (one at a time: a second one would be cancelled),
+    with ``environment`` added to its job's."""
     body = {"deployments": {"name": {"any_": ["score"]}}}
     [deployment] = api(prefect_api, "/deployments/filter", body)
-    return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
+    job = {"job_variables": {"env": environment}} if environment else {}
+    return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", job)["id"]
 
 
 def two_score_runs_at_once(prefect_api: str, environment: dict) -> str:
     """A deployment run on a worker and an operator's `python -m flows.score` (which must
-    succeed) at the same time, both on the Dask cluster: the deployment run's final state."""
+    succeed) at the same time, both on the Dask cluster: the deployment run, once it ended."""
     deployment_run = score_run(prefect_api)
     run_python(["-m", "flows.score"], environment)
-    return wait_for_flow_run(prefect_api, deployment_run)["state_type"]
+    return wait_for_flow_run(prefect_api, deployment_run)
 
 
 def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
@@ -167,12 +172,12 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         assert "Subject: heart-batch: mail sink check" in stored[0].read_text()
 
         processes = [psutil.Process(pid) for pid in started.values()]
-        score_exactly_once_and_survive_a_lost_worker(tmp_path, stack_ports, started["worker-1"])
+        lost_worker = score_exactly_once_and_survive_a_lost_worker(tmp_path, stack_ports)
 
         down = make("down")
         assert down.returncode == 0, down.stdout + down.stderr
         assert down.stdout.count("stopped (pid") == len(expected) - 1
-        assert "worker-1        was not running" in down.stdout
+        assert f"{lost_worker:15} was not running" in down.stdout
         assert not any(process.is_running() for process in processes)
         assert not list((stack_dir / "pids").iterdir())
         assert not answers(f"{prefect_api}/health")
@@ -180,9 +185,10 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         make("down")
 
 
-def score_exactly_once_and_survive_a_lost_worker(home: Path, ports: dict, worker: int) -> None:
-    """Two score runs at once on the Dask cluster, then ``worker`` killed (kill -9, a lost
-    machine) and one more run, which the other worker serves."""
+def score_exactly_once_and_survive_a_lost_worker(home: Path, ports: dict) -> str:
+    """Two score runs at once on the Dask cluster; then a run's machine lost in the middle of a
+    file (its worker and flow-run process killed with -9): the run is marked Crashed, and the next
+    run, on the other worker, scores what it had claimed. The lost worker's name."""
     prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
     environment = os.environ | {
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
@@ -191,14 +197,73 @@ def score_exactly_once_and_survive_a_lost_worker(home: Path, ports: dict, worker
     register_a_champion(environment)
     rows = drop_files(home / "input", 0, 30)
     dask = {"HEART_DASK_ADDRESS": f"tcp://127.0.0.1:{os.environ['HEART_DASK_PORT']}"}
-    assert two_score_runs_at_once(prefect_api, environment | dask) == "COMPLETED"
+    first_run = two_score_runs_at_once(prefect_api, environment | dask)
+    assert first_run["state_type"] == "COMPLETED"
     assert_scored_exactly_once(home, files=30, rows=rows)
 
-    psutil.Process(worker).kill()
-    rows += drop_files(home / "input", 30, 5)
+    rows += drop_files(home / "input", 30, 5) + drop_a_large_file(home / "input")
+    in_process = {"HEART_DASK_ADDRESS": "", "HEART_DASK_WORKERS": "0"}  # claims in the flow run
+    lost_run = score_run(prefect_api, in_process)
+    wait_for_a_claim(home / "heart.db", LARGE_FILE)
+    lost_worker = lose_the_machine_of(lost_run, home / ".state")
+    crashed = wait_for_flow_run(prefect_api, lost_run, timeout=300)
+    assert crashed["state_type"] == "CRASHED", crashed["state"]
+    assert "No heartbeat" in crashed["state"]["message"]
+    # The automation leaves runs that ended alone (they stopped beating long ago).
+    assert api(prefect_api, f"/flow_runs/{first_run['id']}")["state_type"] == "COMPLETED"
+
     final = wait_for_flow_run(prefect_api, score_run(prefect_api))
-    assert final["state_type"] == "COMPLETED"  # the other worker
-    assert_scored_exactly_once(home, files=35, rows=rows)
+    assert final["state_type"] == "COMPLETED"  # the other worker, taking the dead claim over
+    assert_scored_exactly_once(home, files=36, rows=rows)
+    return lost_worker
+
+
+LARGE_FILE = "backlog.csv"
+
+
+def drop_a_large_file(inbox: Path, copies: int = 12_000) -> int:
+    """About 3.6M rows, seconds of scoring: a run is surely in the middle of it when its machine
+    is lost. Returns its data rows."""
+    header, *body = (REPO_ROOT / "data" / "heart.csv").read_text().splitlines()
+    (inbox / LARGE_FILE).write_text(header + "\n" + ("\n".join(body) + "\n") * copies)
+    return len(body) * copies
+
+
+def wait_for_a_claim(ledger: Path, source_name: str, timeout: float = 300) -> None:
+    """Until a run has claimed ``source_name`` in the ledger and not finished it."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT 1 FROM scored_files WHERE source_name = ? AND status = 'claimed'"
+    while time.monotonic() < deadline:
+        if ledger.exists():
+            with contextlib.closing(sqlite3.connect(ledger)) as connection:
+                if connection.execute(query, (source_name,)).fetchone():
+                    return
+        time.sleep(0.1)
+    raise AssertionError(f"{source_name} was not claimed within {timeout} s")
+
+
+def lose_the_machine_of(flow_run: str, stack_dir: Path) -> str:
+    """kill -9 the worker that runs ``flow_run``, then everything it started (the worker first,
+    or it would see its child die and report the crash itself, as it does when only the flow-run
+    process is lost). The worker's name."""
+    for name, pid in pids(stack_dir).items():
+        if name.startswith("worker"):
+            worker = psutil.Process(pid)
+            machine = [worker, *worker.children(recursive=True)]
+            if any(runs(process, flow_run) for process in machine[1:]):
+                for process in machine:
+                    process.kill()
+                return name
+    raise AssertionError(f"no worker runs flow run {flow_run}")
+
+
+def runs(process: psutil.Process, flow_run: str) -> bool:
+    """True when ``process`` executes ``flow_run`` (the worker's child gets its id in the
+    environment)."""
+    try:
+        return process.environ().get("PREFECT__FLOW_RUN_ID") == flow_run
+    except psutil.Error:
+        return False
 
 
 def assert_scored_exactly_once(home: Path, files: int, rows: int) -> None:

@@ -8,7 +8,15 @@ import yaml
 from heart_batch.settings import QUIET_TOOLS, Settings
 from tests.conftest import REPO_ROOT
 
-DECLARED = ("name", "entrypoint", "schedules", "parameters", "work_pool", "concurrency_limit")
+DECLARED = (
+    "name",
+    "entrypoint",
+    "schedules",
+    "parameters",
+    "work_pool",
+    "concurrency_limit",
+    "tags",
+)
 
 
 def deployments(file_name: str) -> dict[str, dict]:
@@ -48,7 +56,25 @@ def test_monitoring_retrains_through_the_declared_train_deployment(monkeypatch):
     assert Settings().train_deployment == f"{flow_of(train['entrypoint']).name}/{train['name']}"
 
 
+HEARTBEAT = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+
+
 @pytest.mark.parametrize("file_name", ["prefect.yaml", "deployment.yaml"])
 def test_every_flow_run_is_quiet_whoever_started_the_worker(file_name):
     for deployment in deployments(file_name).values():
-        assert deployment["work_pool"]["job_variables"]["env"] == QUIET_TOOLS
+        environment = dict(deployment["work_pool"]["job_variables"]["env"])
+        environment.pop(HEARTBEAT)
+        assert environment == QUIET_TOOLS
+
+
+def test_the_lost_run_automation_watches_every_deployment_run_and_waits_three_heartbeats():
+    [automation] = yaml.safe_load((REPO_ROOT / "flows" / "lost_runs.yaml").read_text())[
+        "automations"
+    ]
+    trigger = automation["trigger"]
+    watched_tag = trigger["match_related"]["prefect.resource.id"].removeprefix("prefect.tag.")
+    for deployment in deployments("prefect.yaml").values():
+        assert watched_tag in deployment["tags"]
+        heartbeat = int(deployment["work_pool"]["job_variables"]["env"][HEARTBEAT])
+        assert trigger["within"] >= 3 * heartbeat
+    assert trigger["posture"] == "Proactive" and automation["actions"][0]["state"] == "CRASHED"
