@@ -201,7 +201,10 @@ class Settings(BaseSettings):
     mail_port: int = Field(1025, description="Port of the local mail sink (no HEART_SMTP_SERVER).")
     work_pool: str = Field("heart-batch", description="Process work pool the workers serve.")
     workers: int = Field(
-        1, ge=1, description="`make up`: workers on the pool (each its own machine in production)."
+        1,
+        ge=0,
+        description="`make up`: workers on the pool (each its own machine in production); 0: "
+        "the servers only, the workers run elsewhere (for example the image).",
     )
     dask_address: str = Field(
         "",

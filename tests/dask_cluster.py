@@ -17,9 +17,13 @@ from tests.ports import free_port
 def dask_cluster(
     workers: int, log: Path, worker_options: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, list[subprocess.Popen]]]:
-    """A scheduler on a free port and ``workers`` worker processes (with ``worker_options``);
+    """A scheduler on a free port and ``workers`` worker processes (with ``worker_options``; none:
+    the workers join from elsewhere);
     yields the scheduler's address and the worker processes, and stops them all at the end."""
-    settings = Settings(dask_workers=workers, dask_port=free_port())
+    port = free_port()
+    settings = Settings(
+        dask_workers=workers, dask_port=port, dask_address=f"tcp://127.0.0.1:{port}"
+    )
     scheduler, *others = Stack(settings).dask_cluster()
     commands = [scheduler.command] + [worker.command + list(worker_options) for worker in others]
     with log.open("ab") as stream:
@@ -34,7 +38,8 @@ def dask_cluster(
         ]
     try:
         with Client(settings.dask_address, timeout=60) as client:
-            client.wait_for_workers(workers, timeout=60)
+            if workers:
+                client.wait_for_workers(workers, timeout=60)
         yield settings.dask_address, processes[1:]
     finally:
         for process in reversed(processes):

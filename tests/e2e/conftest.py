@@ -1,7 +1,10 @@
-"""Helpers for the tests that start the whole system: free ports and the Prefect REST API."""
+"""Helpers for the tests that start the whole system: free ports, the Prefect REST API, a
+champion registered through the tracking server."""
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -44,6 +47,51 @@ def wait_for_flow_run(prefect_api: str, flow_run_id: str, timeout: float = 600) 
             return flow_run
         time.sleep(2)
     raise AssertionError(f"flow run {flow_run_id} did not finish within {timeout} s")
+
+
+def run_python(arguments: list[str], environment: dict) -> None:
+    """Python in a child process, which must succeed. In a child: a Prefect client in this process
+    would keep events for the stack's server after the stack stops, and the test harness would wait
+    for them at the end of the session."""
+    done = subprocess.run(
+        [sys.executable, *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env=environment,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+REGISTER_A_CHAMPION = """
+from mlflow import MlflowClient
+from heart_batch.data import load_training_data
+from heart_batch.registry import PromotionDecision, register_candidate
+from heart_batch.settings import Settings
+from tests.conftest import SEED_DATA, log_logistic_model
+
+settings = Settings()
+model_uri, run_id = log_logistic_model(load_training_data(SEED_DATA))
+register_candidate(
+    MlflowClient(), settings.model_name, model_uri, run_id, PromotionDecision(True, "test")
+)
+"""
+
+
+def register_a_champion(environment: dict) -> None:
+    """A small champion in the stack's registry, through its tracking server."""
+    run_python(["-c", REGISTER_A_CHAMPION], environment)
+
+
+def score_run(prefect_api: str, environment: dict | None = None) -> str:
+    """Start a run of the score deployment (one at a time: a second one would be cancelled),
+    with ``environment`` added to its job's."""
+    body = {"deployments": {"name": {"any_": ["score"]}}}
+    [deployment] = api(prefect_api, "/deployments/filter", body)
+    job = {"job_variables": {"env": environment}} if environment else {}
+    return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", job)["id"]
 
 
 def answers(url: str) -> bool:

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,15 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import answers, api, user_shell_environment, wait_for_flow_run
+from tests.e2e.conftest import (
+    answers,
+    api,
+    register_a_champion,
+    run_python,
+    score_run,
+    user_shell_environment,
+    wait_for_flow_run,
+)
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,7 +47,6 @@ def pids(stack_dir: Path) -> dict[str, int]:
 
 
 SEND_THROUGH_BLOCK = """
-import sys
 from email.message import EmailMessage
 from prefect_email import EmailServerCredentials
 
@@ -52,45 +58,9 @@ with EmailServerCredentials.load("heart-alerts").get_server() as server:
 """
 
 
-def run_python(arguments: list[str], environment: dict) -> None:
-    """Python in a child process, which must succeed. In a child: a Prefect client in this process
-    would keep events for the stack's server after `make down`, and the test harness would wait
-    for them at the end of the session."""
-    done = subprocess.run(
-        [sys.executable, *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env=environment,
-        cwd=REPO_ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 def send_through_email_block(prefect_api: str, subject: str) -> None:
     """Send a message with the credentials `make up` saved in the email block."""
     run_python(["-c", SEND_THROUGH_BLOCK, subject], os.environ | {"PREFECT_API_URL": prefect_api})
-
-
-REGISTER_A_CHAMPION = """
-from mlflow import MlflowClient
-from heart_batch.data import load_training_data
-from heart_batch.registry import PromotionDecision, register_candidate
-from heart_batch.settings import Settings
-from tests.conftest import SEED_DATA, log_logistic_model
-
-settings = Settings()
-model_uri, run_id = log_logistic_model(load_training_data(SEED_DATA))
-register_candidate(
-    MlflowClient(), settings.model_name, model_uri, run_id, PromotionDecision(True, "test")
-)
-"""
-
-
-def register_a_champion(environment: dict) -> None:
-    """A small champion in the stack's registry, through its tracking server."""
-    run_python(["-c", REGISTER_A_CHAMPION], environment)
 
 
 def drop_files(inbox: Path, first: int, count: int) -> int:
@@ -103,15 +73,6 @@ def drop_files(inbox: Path, first: int, count: int) -> int:
         (inbox / f"ward{number:02d}.csv").write_text("\n".join([seed[0], *body]) + "\n")
         rows += len(body)
     return rows
-
-
-def score_run(prefect_api: str, environment: dict | None = None) -> str:
-    """Start a run of the score deployment (one at a time: a second one would be cancelled),
-    with ``environment`` added to its job's."""
-    body = {"deployments": {"name": {"any_": ["score"]}}}
-    [deployment] = api(prefect_api, "/deployments/filter", body)
-    job = {"job_variables": {"env": environment}} if environment else {}
-    return api(prefect_api, f"/deployments/{deployment['id']}/create_flow_run", job)["id"]
 
 
 def two_score_runs_at_once(prefect_api: str, environment: dict) -> str:
