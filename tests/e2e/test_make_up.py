@@ -47,6 +47,7 @@ def pids(stack_dir: Path) -> dict[str, int]:
 
 
 SEND_THROUGH_BLOCK = """
+import sys
 from email.message import EmailMessage
 from prefect_email import EmailServerCredentials
 
