@@ -22,6 +22,7 @@ from heart_batch.alerts import (
     failure_subject,
     retraining_allowed,
 )
+from heart_batch.bands import BandTargets, RiskBands
 from heart_batch.calibration import CalibrationCache
 from heart_batch.ledger import Ledger
 from heart_batch.monitor_store import MonitorStore
@@ -82,7 +83,9 @@ def _retry_unless_missing(_task, _task_run, state) -> bool:
 def load_reference(settings: Settings) -> ChampionReference:
     """The champion's version and its reference data."""
     connect(settings)
-    return load_champion_reference(MlflowClient(), settings.model_name)
+    return load_champion_reference(
+        MlflowClient(), settings.model_name, BandTargets.from_settings(settings)
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -92,9 +95,9 @@ def next_window(store: MonitorStore, ledger: Ledger) -> Window:
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def read_rows(window: Window):
-    """The window's scored rows."""
-    return read_window(window)
+def read_rows(window: Window, bands: RiskBands | None):
+    """The window's scored rows, with their band codes."""
+    return read_window(window, bands)
 
 
 @task(cache_policy=NO_CACHE)
@@ -162,7 +165,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         return outcome
 
     try:
-        rows = read_rows(window)
+        rows = read_rows(window, champion.bands)
         assessment = assess_window(champion, rows, window, settings)
         snapshot = build_report(champion, rows, assessment, window)
         report_path = publish_report(snapshot, assessment, window, settings) if snapshot else ""

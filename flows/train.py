@@ -6,6 +6,7 @@ from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from heart_batch.bands import BandTargets
 from heart_batch.data import TrainingData, load_current_training_data
 from heart_batch.evaluation import CvPlan
 from heart_batch.model import MODEL_FAMILIES
@@ -52,9 +53,10 @@ def tune_and_judge(
     incumbent: Incumbent | None,
     gate: GateInputs,
     run: tuple[str, str],
+    band_targets: BandTargets,
 ) -> Candidate:
     """Search, judge new, refresh and incumbent, fit and log the challenger in one MLflow run."""
-    return train_candidate(data, plan, search, run, incumbent, gate)
+    return train_candidate(data, plan, search, run, incumbent, gate, band_targets)
 
 
 @task(retries=2, retry_delay_seconds=5)
@@ -122,7 +124,9 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     )
     search = (max_evals or settings.max_evals, list(families or MODEL_FAMILIES))
     run = (experiment_id, git_commit(settings.home))
-    candidate = tune_and_judge(data, plan, search, incumbent, gate, run)
+    candidate = tune_and_judge(
+        data, plan, search, incumbent, gate, run, BandTargets.from_settings(settings)
+    )
     outcome = register(settings, candidate)
     logger.info("Version %s is %s: %s", outcome.version, outcome.alias, outcome.reason)
     create_markdown_artifact(
@@ -152,6 +156,10 @@ def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) 
         "",
         decision_table(candidate.contenders),
         "",
+        "Risk bands of this version (`risk_band` in the predictions), chosen on its out-of-fold "
+        "risks, with 95 % intervals:",
+        "",
+        candidate.bands.describe(),
         f"MLflow run `{outcome.run_id}`",
     ]
     if trigger:

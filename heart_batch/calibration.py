@@ -105,13 +105,13 @@ def simulate(
             the reference as it is, which ignores its sampling error (for comparison only).
 
     Returns:
-        Per replicate: the distance of every column in ``drift.METHODS`` and the share of missing
-        feature values of the window.
+        Per replicate: the distance of every column of ``drift.METHODS`` the reference has (the
+        risk band only with risk bands) and the share of missing feature values of the window.
     """
     rng = np.random.default_rng([seed, window_rows])
     rows = len(reference)
     uniform = np.full(rows, 1.0 / rows)
-    indicators = {name: _value_indicators(reference[name]) for name in METHODS}
+    indicators = {name: _value_indicators(reference[name]) for name in monitored(reference)}
     missing_per_row = reference[FEATURE_NAMES].isna().sum(axis=1).to_numpy(dtype=float)
     chunks = []
     for start in range(0, replicates, _CHUNK):
@@ -131,6 +131,11 @@ def simulate(
         chunk[MISSING_SHARE] = missing_per_row @ window_draws / (window_rows * len(FEATURE_NAMES))
         chunks.append(pd.DataFrame(chunk))
     return NoChange(window_rows, pd.concat(chunks, ignore_index=True))
+
+
+def monitored(reference: pd.DataFrame) -> list[str]:
+    """The columns of ``drift.METHODS`` in ``reference``."""
+    return [name for name in METHODS if name in reference]
 
 
 def _value_indicators(column: pd.Series) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -167,7 +172,9 @@ class CalibrationCache:
     def _load_or_simulate(self, model, reference, window_rows, replicates, seed) -> NoChange:
         path = self._path(model, window_rows, replicates, seed)
         if path is not None and path.exists():
-            return NoChange(window_rows, pd.read_parquet(path))
+            stored = pd.read_parquet(path)
+            if set(monitored(reference)) <= set(stored.columns):  # else from an older release
+                return NoChange(window_rows, stored)
         no_change = simulate(reference, window_rows, replicates, seed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

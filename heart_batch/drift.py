@@ -21,11 +21,14 @@ from heart_batch.schema import FEATURES
 Method = Literal["wasserstein", "jensenshannon"]
 
 RISK = "risk"
+RISK_BAND = "risk_band"
+"""Monitored as codes: 0 low, 1 intermediate, 2 high (``heart_batch.bands``)."""
 METHODS: dict[str, Method] = {
     feature.name: "jensenshannon" if feature.kind == "nominal" else "wasserstein"
     for feature in FEATURES
-} | {RISK: "wasserstein"}
-"""Distance of each monitored column: codes without order are compared as frequencies."""
+} | {RISK: "wasserstein", RISK_BAND: "jensenshannon"}
+"""Distance of each monitored column: codes without order (and the risk bands' shares) are
+compared as frequencies."""
 
 MIN_NORM = 0.001
 """Evidently's smallest standard deviation used to norm the Wasserstein distance."""

@@ -33,7 +33,7 @@ def feature_matrix(features: pd.DataFrame) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Nominal:
+class CodeTable:
     """Most-frequent-imputed and one-hot encoded: ``table[code]`` per member; the last row, zeros,
     serves every value that is not a known code (one-hot's ``handle_unknown="ignore"``)."""
 
@@ -41,7 +41,7 @@ class _Nominal:
     table: np.ndarray
 
     @classmethod
-    def from_codes(cls, mode: float, codes: np.ndarray, rows: np.ndarray) -> "_Nominal":
+    def from_codes(cls, mode: float, codes: np.ndarray, rows: np.ndarray) -> "CodeTable":
         """A table indexed by the code itself (codes are small non-negative integers)."""
         if np.any(codes < 0) or np.any(codes != np.round(codes)):
             raise ValueError("codes must be non-negative integers")
@@ -72,7 +72,7 @@ class LinearRisk:
     indicated: np.ndarray
     weights: np.ndarray
     """Rows: the numeric features' slopes, then the indicators' weights."""
-    nominal: dict[int, _Nominal]
+    nominal: dict[int, CodeTable]
     bias: np.ndarray
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
@@ -217,12 +217,12 @@ def _member_weights(calibrated) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(weights), np.array(biases)
 
 
-def _code_tables(nominal: list, weights: np.ndarray) -> dict[int, _Nominal]:
+def _code_tables(nominal: list, weights: np.ndarray) -> dict[int, CodeTable]:
     """Per nominal feature, its members' weight for each one-hot code (a dropped or unknown code
     weighs nothing)."""
     tables, start = {}, 0
     for column, mode, kept in nominal:
-        tables[column] = _Nominal.from_codes(mode, kept, weights[start : start + len(kept)])
+        tables[column] = CodeTable.from_codes(mode, kept, weights[start : start + len(kept)])
         start += len(kept)
     if start != len(weights):
         raise ValueError("one-hot columns do not match the encoder")

@@ -9,7 +9,9 @@ from mlflow import MlflowClient
 from heart_batch.dialect import FileRejectedError
 from heart_batch.inbox import FileProblem, archive, file_checksum, file_id, quarantine
 from heart_batch.ledger import ClaimOutcome, Ledger, ScoredCounts, new_claimant
-from heart_batch.registry import load_champion
+from heart_batch.bands import BandTargets
+from heart_batch.reasons import compile_explainer
+from heart_batch.registry import NoReferenceError, load_bands, load_champion, load_reference
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings
 from heart_batch.tracking import connect
@@ -64,14 +66,26 @@ def scoring_options(settings: Settings) -> ScoringOptions:
 
 
 def load_scoring_model(settings: Settings) -> ScoringModel:
-    """The champion, loaded once per run.
+    """The champion, loaded once per run, with its reasons and risk bands from its training run
+    (without them when the run has no reference data: a model not trained by heart-batch).
 
     Raises:
         NoChampionError: Training has not produced a champion yet.
     """
     connect(settings)
     champion = load_champion(MlflowClient(), settings.model_name)
-    return ScoringModel(champion.name, champion.version, champion.model)
+    try:
+        reference = load_reference(champion)
+    except NoReferenceError as error:
+        log.warning("%s Predictions get no reasons and no risk bands.", error)
+        return ScoringModel(champion.name, champion.version, champion.model)
+    return ScoringModel(
+        champion.name,
+        champion.version,
+        champion.model,
+        explainer=compile_explainer(champion.model, reference),
+        bands=load_bands(champion.run_id, reference, BandTargets.from_settings(settings)),
+    )
 
 
 def process_file(path: Path, intake: Intake, model: ScoringModel) -> FileOutcome:

@@ -23,7 +23,8 @@ from evidently.presets import DataDriftPreset
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from heart_batch.calibration import MISSING_SHARE, NoChange, calibration_size
-from heart_batch.drift import METHODS, RISK, column_distance
+from heart_batch.bands import RiskBands
+from heart_batch.drift import METHODS, RISK, RISK_BAND, column_distance
 from heart_batch.quality import measure_quality
 from heart_batch.registry import OUT_OF_FOLD_RISK
 from heart_batch.schema import FEATURE_NAMES, LABEL
@@ -31,6 +32,9 @@ from heart_batch.settings import Settings
 
 DRIFT_SHARE = "drift_share"
 RISK_DRIFT = "risk_drift"
+BAND_DRIFT = "risk_band_drift"
+"""The shares of the low, intermediate and high risk bands against the reference's (a
+Jensen-Shannon distance, floored like a code's drift)."""
 REJECTED_SHARE = "rejected_share"
 FEATURE_DRIFT = "feature_drift."
 """Prefix of the per-feature drift checks, e.g. ``feature_drift.age``."""
@@ -196,15 +200,23 @@ def select_window(scored_files: list[dict], last_end: datetime | None) -> Window
     return Window(start=last_end, end=end, files=files)
 
 
-def read_window(window: Window) -> pd.DataFrame:
-    """Features, risk and (when present) label of the window's scored rows."""
+def read_window(window: Window, bands: RiskBands | None = None) -> pd.DataFrame:
+    """Features, risk and (when present) label of the window's scored rows; with the champion's
+    ``bands``, each risk's band code too (``with_bands``)."""
     frames = []
     for record in window.files:
         frame = pd.read_parquet(record["predictions_path"])
         if LABEL not in frame:
             frame[LABEL] = np.nan
         frames.append(frame[[*FEATURE_NAMES, RISK, LABEL]])
-    return pd.concat(frames, ignore_index=True)
+    return with_bands(pd.concat(frames, ignore_index=True), bands)
+
+
+def with_bands(frame: pd.DataFrame, bands: RiskBands | None) -> pd.DataFrame:
+    """``frame`` with each ``risk``'s band code (``RISK_BAND``), when there are bands."""
+    if bands is None:
+        return frame
+    return frame.assign(**{RISK_BAND: bands.codes(frame[RISK].to_numpy())})
 
 
 def window_sources(window: Window) -> list[str]:
@@ -245,7 +257,8 @@ def assess(
     labelled = current.dropna(subset=[LABEL])
     observed = [name for name in FEATURE_NAMES if current[name].notna().any()]
     # Every check gets an equal share of the budget: the data checks pool theirs (min-p).
-    data_checks = len(observed) + 3  # each feature, risk drift, missing share, drift share
+    # Each feature, risk drift, missing share, drift share, and the bands when there are some.
+    data_checks = len(observed) + 3 + (RISK_BAND in reference)
     checks_in_all = data_checks + (2 if _quality_measurable(labelled, thresholds) else 0)
     share = thresholds.false_alarm_rate / checks_in_all
     quality_checks = _quality_checks(reference, labelled, thresholds, tail=share)
@@ -253,7 +266,8 @@ def assess(
     drift = _drift_checks(
         (reference, current, observed), no_change(size), thresholds, share * data_checks
     )
-    checks = [drift.share, drift.risk, drift.missing_share, rejected, *quality_checks]
+    checks = [drift.share, drift.risk, *drift.bands, drift.missing_share, rejected]
+    checks += quality_checks
     checks += drift.features
     return Assessment(checks, len(labelled), size, drift.level, drift.column_thresholds)
 
@@ -262,6 +276,7 @@ def assess(
 class _DriftChecks:
     share: Check
     risk: Check
+    bands: list[Check]
     missing_share: Check
     features: list[Check]
     column_thresholds: dict[str, float]
@@ -276,9 +291,10 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
     """
     reference, current, observed = frames
     empty = [name for name in FEATURE_NAMES if name not in observed]
+    summaries = [RISK, *([RISK_BAND] if RISK_BAND in reference else [])]
     distances = {
         name: column_distance(reference[name], current[name], METHODS[name])
-        for name in [*observed, RISK]
+        for name in [*observed, *summaries]
     }
     floor = {name: thresholds.feature_floor(name) for name in observed}
     column_thresholds = {
@@ -290,7 +306,7 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
         [replicates[name] >= column_thresholds[name] for name in observed], axis=0
     )
     null = NoChange(no_change.window_rows, replicates)
-    level = null.family_level([*observed, RISK, MISSING_SHARE, DRIFT_SHARE], budget)
+    level = null.family_level([*observed, *summaries, MISSING_SHARE, DRIFT_SHARE], budget)
     share = np.mean([distances[name] >= column_thresholds[name] for name in observed])
     missing = current[FEATURE_NAMES].isna().to_numpy().mean()
     return _DriftChecks(
@@ -299,6 +315,19 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
         ),
         risk=Check(
             RISK_DRIFT, distances[RISK], thresholds.max_risk_drift, "max", null.limit(RISK, level)
+        ),
+        bands=(
+            [
+                Check(
+                    BAND_DRIFT,
+                    distances[RISK_BAND],
+                    thresholds.max_code_drift,
+                    "max",
+                    null.limit(RISK_BAND, level),
+                )
+            ]
+            if RISK_BAND in distances
+            else []
         ),
         missing_share=Check(
             MISSING_SHARE,

@@ -10,12 +10,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from sklearn.pipeline import Pipeline
 
+from heart_batch.bands import BandTargets, RiskBands, choose_bands
 from heart_batch.postgres import without_password
+from heart_batch.schema import LABEL
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 """Where a training run keeps the rows monitoring compares new data with."""
+BANDS_ARTIFACT = "bands/bands.json"
+"""Where a training run keeps the risk bands' cut-offs, chosen on its out-of-fold risks."""
 OUT_OF_FOLD_RISK = "oof_risk"
 """Reference column: the out-of-fold risk of the model's cross-validation (older references keep
 it in ``risk``, which now holds the model's own prediction, as in production)."""
@@ -89,7 +93,7 @@ def load_champion(client: MlflowClient, name: str) -> Champion:
     return Champion(name=name, version=str(version.version), run_id=version.run_id, model=model)
 
 
-def load_reference(version: ModelVersion) -> pd.DataFrame:
+def load_reference(version: ModelVersion | Champion) -> pd.DataFrame:
     """The reference rows logged with a model version.
 
     Features, label, ``risk`` (the model's own prediction, as in production) and ``oof_risk`` (the
@@ -106,6 +110,18 @@ def load_reference(version: ModelVersion) -> pd.DataFrame:
             f"Model version {version.version} has no reference data at {uri}: it was not trained "
             "by heart-batch's train flow. Retrain (`make train`) to give the champion one."
         ) from error
+
+
+def load_bands(run_id: str, reference: pd.DataFrame, targets: BandTargets) -> RiskBands | None:
+    """The risk bands a training run logged. A run from before risk bands gets them chosen now, the
+    same way, from its reference's out-of-fold risks (None if it has none)."""
+    try:
+        return RiskBands.from_dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{BANDS_ARTIFACT}"))
+    except (MlflowException, OSError):
+        if OUT_OF_FOLD_RISK not in reference:
+            return None
+        disease = (reference[LABEL] == 0).to_numpy()
+        return choose_bands(reference[OUT_OF_FOLD_RISK].to_numpy(), disease, targets)
 
 
 def register_candidate(
@@ -127,19 +143,27 @@ def register_candidate(
 
 @dataclass(frozen=True)
 class ChampionReference:
-    """The champion's identity and the reference data it was trained with."""
+    """The champion's identity, the reference data it was trained with and its risk bands (the
+    reference then has each row's band code, ``risk_band``)."""
 
     name: str
     version: str
     reference: pd.DataFrame
+    bands: RiskBands | None = None
 
 
-def load_champion_reference(client: MlflowClient, name: str) -> ChampionReference:
-    """The champion's version and reference rows, without loading the model itself.
+def load_champion_reference(
+    client: MlflowClient, name: str, targets: BandTargets = BandTargets()
+) -> ChampionReference:
+    """The champion's version, reference rows and risk bands, without loading the model itself.
 
     Raises:
         NoChampionError: No champion yet.
         NoReferenceError: The champion has no reference data.
     """
     version = require_champion(client, name)
-    return ChampionReference(name, str(version.version), load_reference(version))
+    reference = load_reference(version)
+    bands = load_bands(version.run_id, reference, targets)
+    if bands is not None:
+        reference = reference.assign(risk_band=bands.codes(reference["risk"].to_numpy()))
+    return ChampionReference(name, str(version.version), reference, bands)

@@ -20,13 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
+from heart_batch.bands import BAND_NAMES, RiskBands
 from heart_batch.dialect import Dialect, FileRejectedError, detect_dialect, header_problem
 from heart_batch.fast_risk import RiskFunction, compile_risk
 from heart_batch.layout import REJECTED_FOLDER
 from heart_batch.ledger import ScoredCounts
 from heart_batch.reader import BrokenLine, FastReadError, RawBatch, fast_batches, tolerant_batches
+from heart_batch.reasons import REASON_TYPE, Explainer, top_reasons
 from heart_batch.schema import (
     FEATURE_NAMES,
+    FEATURES_BY_NAME,
     LABEL,
     missing_feature_names,
     validate_rows,
@@ -37,6 +40,9 @@ ROW_GROUP_ROWS = 131_072
 """Predictions are buffered into row groups of about this many rows, whatever the batch size."""
 
 
+BAND_TYPE = pa.dictionary(pa.int8(), pa.string())
+BAND_TEXTS = pa.array(BAND_NAMES, pa.string())
+
 PREDICTION_SCHEMA = pa.schema(
     [
         pa.field("source_file", pa.string()),
@@ -45,6 +51,9 @@ PREDICTION_SCHEMA = pa.schema(
         *[pa.field(name, pa.float64()) for name in FEATURE_NAMES],
         pa.field("imputed_features", pa.list_(pa.string())),
         pa.field("risk", pa.float64()),
+        pa.field("risk_band", BAND_TYPE),
+        pa.field("reasons", REASON_TYPE),
+        pa.field("reasons_note", pa.string()),
         pa.field(LABEL, pa.int8()),
         pa.field("model_name", pa.string()),
         pa.field("model_version", pa.string()),
@@ -52,7 +61,8 @@ PREDICTION_SCHEMA = pa.schema(
     ]
 )
 """Every predictions file has these columns, so the folder reads as one table; ``patient_id`` and
-``output`` are null when the input has no such column."""
+``output`` are null when the input has no such column, ``risk_band``, ``reasons`` and
+``reasons_note`` when the model has no reference data (it was not trained by heart-batch)."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,16 @@ class ScoringModel:
     """The model a run scores with, and the name and version written next to each risk.
 
     ``risk`` is the pipeline's risk function, compiled to its linear form when it has one
-    (``heart_batch.fast_risk``, checked against ``predict_proba``); ``scorer`` says which.
+    (``heart_batch.fast_risk``, checked against ``predict_proba``); ``scorer`` says which. The
+    ``explainer`` gives each row's reasons, ``bands`` its risk band; both come from the training
+    run, and without them those columns are null.
     """
 
     name: str
     version: str
     pipeline: Pipeline
+    explainer: Explainer | None = field(default=None, repr=False)
+    bands: RiskBands | None = None
     risk: RiskFunction = field(init=False, repr=False)
     scorer: str = field(init=False)
 
@@ -269,8 +283,10 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
                 else pa.nulls(count, pa.string())
             ),
             **{name: rows.matrix[:, i] for i, name in enumerate(FEATURE_NAMES)},
-            "imputed_features": _imputed_lists(rows.missing_masks),
+            **_per_missing_pattern(rows.missing_masks, model.explainer is not None),
             "risk": risk,
+            "risk_band": _bands(risk, model.bands),
+            "reasons": _reasons(rows.matrix, model.explainer),
             LABEL: pa.array(rows.labels, pa.int8(), from_pandas=True),
             "model_name": pa.repeat(model.name, count),
             "model_version": pa.repeat(model.version, count),
@@ -307,14 +323,40 @@ def _validation_columns(batch: pa.RecordBatch, columns: list[str], decimal_comma
     return arrays
 
 
-def _imputed_lists(missing_masks: np.ndarray) -> pa.Array:
-    """Per row, the names of the features that were missing, as a list<string> column."""
+def _per_missing_pattern(missing_masks: np.ndarray, explained: bool) -> dict[str, pa.Array]:
+    """``imputed_features`` (the names of the features that were missing) and ``reasons_note``
+    (which features could not be reasons, when there are reasons), made once per pattern of
+    missing features and taken for every row."""
     every_mask = 1 << len(FEATURE_NAMES)
     patterns = np.flatnonzero(np.bincount(missing_masks, minlength=every_mask))
     position = np.zeros(every_mask, dtype=np.int32)
     position[patterns] = np.arange(len(patterns), dtype=np.int32)
-    names = pa.array([missing_feature_names(int(mask)) for mask in patterns], pa.list_(pa.string()))
-    return names.take(pa.array(position[missing_masks]))
+    names = [missing_feature_names(int(mask)) for mask in patterns]
+    notes = [_reasons_note(missing) if explained else None for missing in names]
+    row_pattern = pa.array(position[missing_masks])
+    return {
+        "imputed_features": pa.array(names, pa.list_(pa.string())).take(row_pattern),
+        "reasons_note": pa.array(notes, pa.string()).take(row_pattern),
+    }
+
+
+def _reasons_note(missing: list[str]) -> str | None:
+    if not missing:
+        return None
+    plain = ", ".join(FEATURES_BY_NAME[name].plain_name for name in missing)
+    return f"not measured, so never a reason (imputed): {plain}"
+
+
+def _bands(risk: np.ndarray, bands: RiskBands | None) -> pa.Array:
+    if bands is None:
+        return pa.nulls(len(risk), BAND_TYPE)
+    return pa.DictionaryArray.from_arrays(pa.array(bands.codes(risk)), BAND_TEXTS)
+
+
+def _reasons(matrix: np.ndarray, explainer: Explainer | None) -> pa.Array:
+    if explainer is None or len(matrix) == 0:
+        return pa.nulls(len(matrix), REASON_TYPE)
+    return top_reasons(explainer.contributions(matrix), matrix, np.isnan(matrix))
 
 
 def _rejected_schema(columns: list[str]) -> pa.Schema:

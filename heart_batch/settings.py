@@ -104,6 +104,20 @@ class Settings(BaseSettings):
     max_missing_features: int = Field(
         4, ge=0, le=13, description="Most features a row may miss (and have imputed) to be scored."
     )
+    band_min_sensitivity: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description='Training: the low risk band\'s cut-off keeps the sensitivity of "not low" '
+        "at least this high on the out-of-fold risks.",
+    )
+    band_min_specificity: float = Field(
+        0.90,
+        gt=0,
+        lt=1,
+        description="Training: the high risk band's cut-off keeps its specificity at least this "
+        "high on the out-of-fold risks.",
+    )
     max_broken_line_share: float = Field(
         0.5,
         ge=0,

@@ -13,6 +13,7 @@ from mlflow.models import infer_signature
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from heart_batch.bands import BandTargets, RiskBands, choose_bands
 from heart_batch.data import TrainingData
 from heart_batch.evaluation import CvPlan, CvScores, Evaluation, cross_validate
 from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
@@ -30,6 +31,7 @@ from heart_batch.promotion import (
     incumbent_risk,
 )
 from heart_batch.registry import (
+    BANDS_ARTIFACT,
     OUT_OF_FOLD_RISK,
     REFERENCE_ARTIFACT,
     champion_version,
@@ -75,6 +77,7 @@ class Candidate:
     decision: Decision
     contenders: list[Contender]
     selection: Selection
+    bands: RiskBands
 
 
 def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
@@ -95,13 +98,14 @@ def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
     )
 
 
-def train_candidate(
+def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     data: TrainingData,
     plan: CvPlan,
     search: tuple[int, list[str]],
     run: tuple[str, str],
     incumbent: Incumbent | None,
     gate: GateInputs,
+    band_targets: BandTargets = BandTargets(),
 ) -> Candidate:
     """Tune, judge the contenders, then fit and log the challenger in one parent MLflow run.
 
@@ -112,6 +116,7 @@ def train_candidate(
         run: The experiment id and the code version to record.
         incumbent: The deployed champion, or None.
         gate: Tolerances, and the sources monitoring flagged.
+        band_targets: What the risk bands' cut-offs keep on the challenger's out-of-fold risks.
     """
     experiment_id, code_version = run
     with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
@@ -136,20 +141,20 @@ def train_candidate(
             gate.tolerances,
         )
         pipeline, evaluation = refitted[decision.challenger]
-        model = clone(pipeline).fit(data.features, data.target)
-        description = _log_challenger(decision, result.params, incumbent)
-        model_uri = _log_model_and_evidence(model, data, evaluation)
         _log_decision(contenders, decision)
-    return Candidate(
-        run_id=parent.info.run_id,
-        model_uri=model_uri,
-        configuration=description,
-        scores=evaluation.scores,
-        trials=result.trials,
-        decision=decision,
-        contenders=contenders,
-        selection=result.selection,
-    )
+        return Candidate(
+            run_id=parent.info.run_id,
+            model_uri=_log_model_and_evidence(
+                clone(pipeline).fit(data.features, data.target), data, evaluation
+            ),
+            configuration=_log_challenger(decision, result.params, incumbent),
+            scores=evaluation.scores,
+            trials=result.trials,
+            decision=decision,
+            contenders=contenders,
+            selection=result.selection,
+            bands=_log_bands(data, evaluation, band_targets),
+        )
 
 
 def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, tolerances):
@@ -200,6 +205,15 @@ def _log_model_and_evidence(model: Pipeline, data: TrainingData, evaluation: Eva
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
     )
     return model_info.model_uri
+
+
+def _log_bands(data: TrainingData, evaluation: Evaluation, targets: BandTargets) -> RiskBands:
+    """Choose the risk bands' cut-offs on the out-of-fold risks; log them with their figures."""
+    bands = choose_bands(evaluation.out_of_fold_risk, data.target.to_numpy(), targets)
+    mlflow.log_dict(bands.as_dict(), BANDS_ARTIFACT)
+    mlflow.log_metrics(bands.as_metrics())
+    mlflow.log_text(bands.describe(), "bands/bands.md")
+    return bands
 
 
 def _log_decision(contenders: list[Contender], decision: Decision) -> None:

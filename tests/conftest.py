@@ -132,3 +132,16 @@ def champion(settings, training_data, tmp_path) -> str:
     return register_candidate(
         MlflowClient(), settings.model_name, *log_logistic_model(training_data, tmp_path), decision
     )
+
+
+# A behavioural pair: what a cardiologist would call a high-risk and a low-risk patient.
+# fmt: off
+HIGH_RISK = {  # asymptomatic chest pain, exercise angina, ST depression, three vessels, defect
+    "age": 66, "sex": 1, "cp": 0, "trtbps": 150, "chol": 280, "fbs": 1, "restecg": 0,
+    "thalachh": 110, "exng": 1, "oldpeak": 3.0, "slp": 1, "caa": 3, "thall": 3,
+}
+LOW_RISK = {  # non-anginal pain, a high maximum heart rate, clean vessels, a normal thallium test
+    "age": 41, "sex": 0, "cp": 2, "trtbps": 120, "chol": 200, "fbs": 0, "restecg": 1,
+    "thalachh": 175, "exng": 0, "oldpeak": 0.0, "slp": 2, "caa": 0, "thall": 2,
+}
+# fmt: on

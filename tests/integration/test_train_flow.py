@@ -1,13 +1,22 @@
 """The train flow end to end: Prefect test server, temporary MLflow store, real seed data."""
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from flows.score import score
 from flows.train import train
-from heart_batch.registry import CHALLENGER, CHAMPION, REFERENCE_ARTIFACT, load_champion
+from heart_batch.bands import RiskBands
+from heart_batch.intake import load_scoring_model
+from heart_batch.registry import (
+    BANDS_ARTIFACT,
+    CHALLENGER,
+    CHAMPION,
+    REFERENCE_ARTIFACT,
+    load_champion,
+)
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -111,3 +120,22 @@ def test_new_labelled_rows_deploy_the_champion_configuration_refitted_on_them(
     table = mlflow.artifacts.load_text(f"runs:/{second.run_id}/promotion/contenders.md")
     assert all(f"| {name} |" in table for name in ("new", "refresh", "incumbent"))
     assert predictions in table  # its own column: 300 labelled rows
+
+
+def test_the_run_stores_the_risk_bands_chosen_on_its_out_of_fold_risks(first_training, settings):
+    run_id = first_training.run_id
+    bands = RiskBands.from_dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{BANDS_ARTIFACT}"))
+    reference = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{REFERENCE_ARTIFACT}")
+    )
+    disease = (reference["output"] == 0).to_numpy()
+    codes = bands.codes(reference["oof_risk"].to_numpy())
+    assert np.mean(codes[disease] > 0) == pytest.approx(bands.sensitivity)
+    assert bands.sensitivity >= settings.band_min_sensitivity
+    assert np.mean(codes[~disease] < 2) == pytest.approx(bands.specificity)
+    assert bands.specificity >= settings.band_min_specificity
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    assert metrics["bands.low_below"] == pytest.approx(bands.low_below)
+    assert metrics["bands.specificity_high.ci_low"] < bands.specificity
+    # Scoring loads the same bands with the champion.
+    assert load_scoring_model(settings).bands == bands

@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.calibration import CalibrationCache
+from heart_batch.bands import BandTargets, choose_bands
+from heart_batch.calibration import CalibrationCache, calibration_size
+from heart_batch.drift import RISK_BAND
 from heart_batch.ledger import Ledger, ScoredCounts, new_claimant
 from heart_batch.model import build_pipeline
 from heart_batch.monitor_store import MonitorStore
 from heart_batch.monitoring import (
+    BAND_DRIFT,
     Assessment,
     Check,
     Thresholds,
@@ -19,6 +22,7 @@ from heart_batch.monitoring import (
     drift_report,
     save_report,
     select_window,
+    with_bands,
 )
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from tests.conftest import REPO_ROOT
@@ -235,3 +239,40 @@ def test_quality_checks_carry_the_reference_out_of_fold_baseline(
     assert checks["roc_auc"].baseline == pytest.approx(checks["roc_auc"].value, abs=0.02)
     low, high = checks["roc_auc"].interval
     assert low < checks["roc_auc"].value < high
+
+
+@pytest.fixture(scope="module")
+def banded(reference, training_data):
+    """The reference with its risk bands' codes, the bands, and its no-change replicates."""
+    bands = choose_bands(reference["oof_risk"], training_data.target.to_numpy(), BandTargets())
+    with_codes = with_bands(reference, bands)
+    calibration = CalibrationCache(None).source(("heart", "2"), with_codes, 4000, seed=0)
+    return with_codes, bands, calibration
+
+
+def test_the_band_shares_are_judged_against_limits_calibrated_for_the_window(
+    banded, champion_model, seed_csv
+):
+    reference_with_bands, bands, no_change_source = banded
+    limits = {}
+    for rows in (50, 2000):
+        sample = seed_csv.sample(rows, replace=True, random_state=rows)
+        current, rejected = scored_rows(sample, champion_model)
+        current = with_bands(current, bands)
+        assessment = judge(reference_with_bands, current, rejected, no_change_source)
+        (band_check,) = [check for check in assessment.checks if check.metric == BAND_DRIFT]
+        assert not band_check.violated and assessment.violations == []
+        no_change = no_change_source(calibration_size(rows))
+        assert band_check.no_change_limit == no_change.limit(RISK_BAND, assessment.check_level)
+        limits[rows] = band_check.no_change_limit
+    # A small window's shares vary more when nothing changed: its limit is wider.
+    assert limits[50] > limits[2000]
+
+
+def test_a_sicker_window_shifts_the_band_shares(banded, champion_model, seed_csv):
+    reference_with_bands, bands, no_change_source = banded
+    sicker = seed_csv.assign(cp="0", exng="1", caa="2")
+    current, rejected = scored_rows(sicker.sample(300, random_state=0), champion_model)
+    assessment = judge(reference_with_bands, with_bands(current, bands), rejected, no_change_source)
+    assert BAND_DRIFT in {check.metric for check in assessment.violations}
+    assert np.mean(bands.codes(current["risk"].to_numpy()) == 2) > bands.shares[2]

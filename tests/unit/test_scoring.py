@@ -7,8 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from heart_batch.bands import BAND_NAMES, BandTargets, choose_bands
 from heart_batch.dialect import FileRejectedError, detect_dialect
+from heart_batch.fast_risk import feature_matrix
 from heart_batch.model import build_pipeline
+from heart_batch.reasons import compile_explainer
 from heart_batch.schema import FEATURE_NAMES
 from heart_batch.scoring import ScoringModel, ScoringOptions, output_paths, score_file
 from tests.unit.test_schema import VALID_ROW
@@ -263,3 +266,65 @@ def test_invalid_utf8_beyond_the_first_lines_names_the_line(tmp_path, model):
     assert refused.value.problem.problem == "not UTF-8 text"
     assert refused.value.problem.detail == "undecodable byte on line 3002"
     assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+
+
+PINNED_COLUMNS = [
+    ("source_file", "string"),
+    ("source_row", "int64"),
+    ("patient_id", "string"),
+    *[(name, "double") for name in FEATURE_NAMES],
+    ("imputed_features", "list<element: string>"),
+    ("risk", "double"),
+    ("risk_band", "dictionary<values=string, indices=int8, ordered=0>"),
+    (
+        "reasons",
+        "list<element: struct<feature: dictionary<values=string, indices=int8, ordered=0>, "
+        "label: dictionary<values=string, indices=int16, ordered=0>, value: double, "
+        "contribution: double>>",
+    ),
+    ("reasons_note", "string"),
+    ("output", "int8"),
+    ("model_name", "string"),
+    ("model_version", "string"),
+    ("scored_at", "timestamp[us, tz=UTC]"),
+]
+
+
+@pytest.fixture(scope="module")
+def explained_model(model, training_data) -> ScoringModel:
+    """The same model with the reasons and bands of its reference (the training rows)."""
+    risk = model.risk(feature_matrix(training_data.features))
+    return ScoringModel(
+        model.name,
+        model.version,
+        model.pipeline,
+        explainer=compile_explainer(model.pipeline, training_data.reference),
+        bands=choose_bands(risk, training_data.target.to_numpy(), BandTargets()),
+    )
+
+
+def test_every_row_gets_its_band_and_reasons_in_the_pinned_schema(tmp_path, explained_model):
+    rows = [
+        {**VALID_ROW, "patient_id": "A-1"},
+        {**VALID_ROW, "patient_id": "A-2", "caa": "4", "chol": "0", "thall": "0"},
+    ]
+    scored = score(tmp_path, write_csv(tmp_path / "f.csv", rows), explained_model)
+    table = pq.read_table(scored.predictions_path)
+    assert [(field.name, str(field.type)) for field in table.schema] == PINNED_COLUMNS
+    frame = table.to_pandas()
+    bands = explained_model.bands
+    expected_bands = [BAND_NAMES[code] for code in bands.codes(frame["risk"].to_numpy())]
+    assert frame["risk_band"].astype(str).tolist() == expected_bands
+    first, second = (list(reasons) for reasons in frame["reasons"])
+    assert first and not {"chol", "caa", "thall"} & {reason["feature"] for reason in second}
+    assert pd.isna(frame.loc[0, "reasons_note"])
+    assert frame.loc[1, "reasons_note"] == (
+        "not measured, so never a reason (imputed): cholesterol, "
+        "vessels coloured by fluoroscopy, thallium stress test"
+    )
+
+
+def test_without_reference_data_the_band_and_reasons_are_null(tmp_path, model):
+    scored = score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), model)
+    frame = pd.read_parquet(scored.predictions_path)
+    assert frame[["risk_band", "reasons", "reasons_note"]].isna().all().all()

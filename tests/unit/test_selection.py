@@ -16,6 +16,7 @@ from heart_batch.selection import (
     rows_per_second,
     throughput_sample,
 )
+from tests.conftest import HIGH_RISK, LOW_RISK
 
 FOLDS = 25
 
@@ -66,18 +67,6 @@ def test_throughput_is_measured_on_a_fixed_sample(training_data):
     pipeline = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
     pipeline.fit(training_data.features, training_data.target)
     assert rows_per_second(pipeline, sample) > 0
-
-
-# fmt: off
-HIGH_RISK = {  # asymptomatic chest pain, exercise angina, ST depression, three vessels, defect
-    "age": 66, "sex": 1, "cp": 0, "trtbps": 150, "chol": 280, "fbs": 1, "restecg": 0,
-    "thalachh": 110, "exng": 1, "oldpeak": 3.0, "slp": 1, "caa": 3, "thall": 3,
-}
-LOW_RISK = {  # non-anginal pain, a high maximum heart rate, clean vessels, a normal thallium test
-    "age": 41, "sex": 0, "cp": 2, "trtbps": 120, "chol": 200, "fbs": 0, "restecg": 1,
-    "thalachh": 175, "exng": 0, "oldpeak": 0.0, "slp": 2, "caa": 0, "thall": 2,
-}
-# fmt: on
 
 
 def test_the_rule_s_choice_scored_as_scoring_does_ranks_the_high_risk_patient_first(
