@@ -75,7 +75,7 @@ def test_the_champion_is_stored_in_s3_and_scored_through_the_tracking_server(
         [version] = MlflowClient(tracking).search_model_versions()
         assert version.source.startswith(("models:/", "mlflow-artifacts:"))
         model = load_scoring_model(Settings())
-        assert model.version == version.version
+        assert model.version == str(version.version)
         rows = np.full((2, len(FEATURE_NAMES)), np.nan)
         assert np.all((model.risk(rows) > 0) & (model.risk(rows) < 1))
     finally:
