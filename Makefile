@@ -12,7 +12,7 @@ export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: help setup up down status train run monitor test bench bench-monitor bench-retrain bench-scaling evidently-ui lint format clean
+.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling evidently-ui lint format clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ bench-monitor: setup ## Monitoring's alarm rates by window size against fixed th
 
 bench-retrain: setup ## Retraining on new labelled rows, 10 seeds: Brier on held-out hospital rows; no churn
 	$(RUN) python -m tests.benchmarks.bench_retraining
+
+bench-bands: setup ## The risk bands' sensitivity and specificity at each other hospital, next to the reference's
+	$(RUN) python -m tests.benchmarks.bench_bands
 
 bench-scaling: setup ## A 40-file backlog in-process vs a local Dask cluster; the ledger on PostgreSQL
 	$(RUN) python -m tests.benchmarks.bench_scaling

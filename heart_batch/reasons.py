@@ -15,8 +15,8 @@ risk itself is the mean of the ``p_k``).
   one-at-a-time attribution: the contributions need not add up to anything.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,8 +42,14 @@ REASON_TYPE = pa.list_(
 LINEAR = "exact linear contributions (log-odds, relative to the reference's mean)"
 ABLATION = "feature ablation to the reference's typical value (log-odds)"
 
-ContributionFunction = Callable[[np.ndarray], np.ndarray]
-"""Rows x features: each feature's contribution to each row of a feature matrix."""
+
+class ContributionFunction(Protocol):
+    """Rows x features: each feature's contribution to each row of a feature matrix."""
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray: ...
+
+    def candidates(self, matrix: np.ndarray) -> np.ndarray:
+        """The same, -inf where the value was imputed: what may be a reason."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,21 @@ class LinearContributions:
     def log_odds(self, matrix: np.ndarray) -> np.ndarray:
         """``L(x)``: the mean of the members' calibrated log-odds."""
         return linear_terms(self.average, matrix).sum(axis=1) - self.average.bias[0]
+
+    def candidates(self, matrix: np.ndarray) -> np.ndarray:
+        """The contributions of the observed values, -inf for an imputed one (never a reason);
+        one pass per feature (an observed value's missing indicator weighs nothing)."""
+        candidates = np.empty(matrix.shape)
+        weights, offsets = self.average.weights[:, 0], self.offsets
+        for i, column in enumerate(self.average.numeric):
+            values = matrix[:, column]
+            observed = -weights[i] * values - offsets[column]
+            candidates[:, column] = np.where(np.isnan(values), -np.inf, observed)
+        for column, part in self.average.nominal.items():
+            values = matrix[:, column]
+            observed = -part.contribution(values)[:, 0] - offsets[column]
+            candidates[:, column] = np.where(np.isnan(values), -np.inf, observed)
+        return candidates
 
 
 def linear_terms(average: LinearRisk, matrix: np.ndarray) -> np.ndarray:
@@ -109,6 +130,10 @@ class AblationContributions:
             ablated[:, column] = value
             contributions[:, column] = full - mean_log_odds(self.pipeline, ablated)
         return contributions
+
+    def candidates(self, matrix: np.ndarray) -> np.ndarray:
+        """The contributions of the observed values, -inf for an imputed one (never a reason)."""
+        return np.where(np.isnan(matrix), -np.inf, self(matrix))
 
 
 def mean_log_odds(pipeline: Pipeline, matrix: np.ndarray) -> np.ndarray:
@@ -178,26 +203,27 @@ CODED = np.array([bool(feature.codes) for feature in FEATURES])
 FEATURE_TEXTS = pa.array(FEATURE_NAMES, pa.string())
 
 
-def top_reasons(contributions: np.ndarray, matrix: np.ndarray, imputed: np.ndarray) -> pa.Array:
+def top_reasons(candidates: np.ndarray, matrix: np.ndarray) -> pa.Array:
     """Per row, the (at most ``REASONS``) features with the largest positive contributions, most
-    first, never an imputed one, as a ``REASON_TYPE`` column.
+    first, as a ``REASON_TYPE`` column.
 
     Args:
-        contributions: Rows x features.
-        matrix: The feature values (NaN where imputed).
-        imputed: Rows x features, True where the value was imputed.
+        candidates: Rows x features: contributions, -inf where a value was imputed
+            (``ContributionFunction.candidates``). Overwritten.
+        matrix: The feature values.
     """
-    candidates = np.where(imputed, -np.inf, contributions)
-    rows = np.arange(len(candidates))
-    chosen = np.empty((len(candidates), REASONS), dtype=np.intp)
-    largest = np.empty((len(candidates), REASONS))
+    rows, features = candidates.shape
+    flat = candidates.reshape(-1)  # a view: taking a reason marks it -inf in place
+    chosen = np.empty((rows, REASONS), dtype=np.intp)
+    largest = np.empty((rows, REASONS))
     for rank in range(REASONS):
         chosen[:, rank] = np.argmax(candidates, axis=1)
-        largest[:, rank] = candidates[rows, chosen[:, rank]]
-        candidates[rows, chosen[:, rank]] = -np.inf
+        position = np.arange(rows) * features + chosen[:, rank]
+        largest[:, rank] = flat[position]
+        flat[position] = -np.inf
     kept = largest > 0
     feature = chosen[kept]
-    value = matrix.ravel(order="F")[feature * len(matrix) + np.nonzero(kept)[0]]
+    value = matrix.ravel(order="F")[feature * rows + np.nonzero(kept)[0]]
     label = (LABELS.start[feature] + np.where(CODED[feature], value, 0)).astype(np.int16)
     reasons = pa.StructArray.from_arrays(
         [
@@ -208,6 +234,6 @@ def top_reasons(contributions: np.ndarray, matrix: np.ndarray, imputed: np.ndarr
         ],
         fields=list(REASON_TYPE.value_type),
     )
-    offsets = np.zeros(len(matrix) + 1, dtype=np.int32)
+    offsets = np.zeros(rows + 1, dtype=np.int32)
     np.cumsum(kept.sum(axis=1), out=offsets[1:])
     return pa.ListArray.from_arrays(pa.array(offsets), reasons, type=REASON_TYPE)

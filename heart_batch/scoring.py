@@ -356,7 +356,7 @@ def _bands(risk: np.ndarray, bands: RiskBands | None) -> pa.Array:
 def _reasons(matrix: np.ndarray, explainer: Explainer | None) -> pa.Array:
     if explainer is None or len(matrix) == 0:
         return pa.nulls(len(matrix), REASON_TYPE)
-    return top_reasons(explainer.contributions(matrix), matrix, np.isnan(matrix))
+    return top_reasons(explainer.contributions.candidates(matrix), matrix)
 
 
 def _rejected_schema(columns: list[str]) -> pa.Schema:

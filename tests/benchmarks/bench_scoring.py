@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -30,6 +31,7 @@ from heart_batch.dialect import detect_dialect
 from heart_batch.intake import load_scoring_model, scoring_options
 from heart_batch.model import build_pipeline
 from heart_batch.reader import fast_batches, tolerant_batches
+from heart_batch.reasons import top_reasons
 from heart_batch.fast_risk import numpy_preprocessing
 from heart_batch.schema import FEATURE_NAMES, ValidatedRows, validate_rows
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
@@ -247,27 +249,47 @@ def report_throughput(
     The floor and the full path are timed ``REPEATS`` times, alternating, and their medians
     compared, so that a moment of load on the machine does not decide the ratio.
     """
-    floors, fulls = [], []
+    plain = replace(model, explainer=None, bands=None)
+    floors, fulls, plains = [], [], []
     for _ in range(REPEATS):
         floors.append(floor_seconds(source, workdir / "floor.parquet", options))
         fulls.append(timed(lambda: score_file(source, "bench", workdir / "out", model, options)))
-    floor, full = statistics.median(floors), statistics.median(fulls)
+        plains.append(timed(lambda: score_file(source, "plain", workdir / "out", plain, options)))
+    floor, full, without = (statistics.median(times) for times in (floors, fulls, plains))
     pipeline_alone, alone = model_seconds(source, model)
     transform, numpy_transform = preprocessing_seconds(source, model)
+    explained = reasons_seconds(source, model)
     print(f"\n{rows:,} rows, after start-up; scoring computes the risk by: {model.scorer}")
-    print(f"  (medians of {REPEATS} runs; the floor and the full path alternating)")
+    print(f"  reasons by {model.explainer.method if model.explainer else 'nothing'}")
+    print(f"  (medians of {REPEATS} runs; the floor and the two full paths alternating)")
     for label, seconds in (
         ("floor (pyarrow CSV read + parquet write)", floor),
         ("preprocessing, the pipeline's ColumnTransformer", transform),
         ("preprocessing, the same matrix on numpy arrays", numpy_transform),
         ("model alone, the pipeline's predict_proba", pipeline_alone),
         ("model alone, as scoring computes it", alone),
+        ("reasons alone (contributions and top three)", explained),
+        ("full path without reasons and bands", without),
         ("full scoring path", full),
     ):
         print(f"  {label:48s} {seconds:7.2f} s  {rows / seconds:12,.0f} rows/s")
     print(f"  {'ratio full / floor':48s} {full / floor:7.2f}   (target <= 3)")
     print(f"  {'ratio full / (floor + model alone)':48s} {full / (floor + alone):7.2f}")
+    print(f"  {'reasons and bands cost':48s} {full / without - 1:+7.1%}   (target <= +10 %)")
     return full, floor
+
+
+def reasons_seconds(source: Path, model: ScoringModel) -> float:
+    """Seconds of the reasons of every row of ``source`` in one matrix (median of
+    ``REPEATS``); 0 without an explainer."""
+    if model.explainer is None:
+        return 0.0
+    rows = _validated_rows(source)
+
+    def explain():
+        top_reasons(model.explainer.contributions.candidates(rows.matrix), rows.matrix)
+
+    return statistics.median(timed(explain) for _ in range(REPEATS))
 
 
 def best_trial_per_kind(settings: Settings) -> dict[str, tuple[dict, float]]:

@@ -6,31 +6,22 @@ import pandas as pd
 import pytest
 
 from heart_batch.fast_risk import feature_matrix, probe_rows
-from heart_batch.model import build_pipeline
-from heart_batch.reasons import ABLATION, LINEAR, compile_explainer, mean_log_odds, top_reasons
+from heart_batch.reasons import (
+    ABLATION,
+    LINEAR,
+    AblationContributions,
+    compile_explainer,
+    mean_log_odds,
+    top_reasons,
+)
 from heart_batch.schema import FEATURE_NAMES, FEATURES
 from tests.conftest import HIGH_RISK, LOW_RISK
+from tests.unit.test_fast_risk import LINEAR as LINEAR_PARAMS
+from tests.unit.test_fast_risk import NONLINEAR as NONLINEAR_PARAMS
+from tests.unit.test_fast_risk import fitted
 
-LINEAR_KINDS = [
-    {"family": "logistic_regression", "C": 0.3},
-    {"family": "svc", "kernel": "linear", "C": 0.05},
-]
-NONLINEAR_KINDS = [
-    {"family": "svc", "kernel": "rbf", "C": 2.0, "gamma": 0.01},
-    {
-        "family": "gradient_boosting",
-        "max_iter": 25,
-        "learning_rate": 0.1,
-        "max_depth": 2,
-        "l2_regularization": 1.0,
-    },
-]
 RISK_FACTORS = {"cp", "exng", "oldpeak", "caa", "thall"}
 """What makes ``HIGH_RISK`` high (and, at their other values, ``LOW_RISK`` low)."""
-
-
-def fitted(params, training_data):
-    return build_pipeline(params, seed=0).fit(training_data.features, training_data.target)
 
 
 def valid_probe_rows() -> np.ndarray:
@@ -47,7 +38,7 @@ def patients() -> np.ndarray:
     return feature_matrix(pd.DataFrame([HIGH_RISK, LOW_RISK], dtype="float64"))
 
 
-@pytest.mark.parametrize("params", LINEAR_KINDS, ids=lambda p: p["family"])
+@pytest.mark.parametrize("params", LINEAR_PARAMS, ids=lambda p: p["family"])
 def test_linear_contributions_add_up_to_the_mean_log_odds_less_the_reference_mean(
     params, training_data
 ):
@@ -60,12 +51,12 @@ def test_linear_contributions_add_up_to_the_mean_log_odds_less_the_reference_mea
     np.testing.assert_allclose(explainer.contributions(rows).sum(axis=1), expected, atol=1e-9)
 
 
-@pytest.mark.parametrize("params", LINEAR_KINDS + NONLINEAR_KINDS, ids=lambda p: p["family"])
+@pytest.mark.parametrize("params", LINEAR_PARAMS + NONLINEAR_PARAMS, ids=lambda p: p["family"])
 def test_the_high_risk_patient_s_reasons_are_its_risk_factors(params, training_data):
     model = fitted(params, training_data)
     explainer = compile_explainer(model, training_data.reference)
     matrix = patients()
-    high, low = top_reasons(explainer.contributions(matrix), matrix, np.isnan(matrix)).to_pylist()
+    high, low = top_reasons(explainer.contributions.candidates(matrix), matrix).to_pylist()
     assert len(high) == 3
     assert high[0]["feature"] in RISK_FACTORS
     assert [reason["contribution"] for reason in high] == sorted(
@@ -78,10 +69,10 @@ def test_the_high_risk_patient_s_reasons_are_its_risk_factors(params, training_d
 
 
 def test_reasons_read_as_the_contract_words_them(training_data):
-    model = fitted(LINEAR_KINDS[0], training_data)
+    model = fitted(LINEAR_PARAMS[0], training_data)
     explainer = compile_explainer(model, training_data.reference)
     matrix = feature_matrix(pd.DataFrame([HIGH_RISK] * 1, dtype="float64"))
-    [reasons] = top_reasons(explainer.contributions(matrix), matrix, np.isnan(matrix)).to_pylist()
+    [reasons] = top_reasons(explainer.contributions.candidates(matrix), matrix).to_pylist()
     by_feature = {feature.name: feature for feature in FEATURES}
     for reason in reasons:
         feature = by_feature[reason["feature"]]
@@ -92,24 +83,31 @@ def test_reasons_read_as_the_contract_words_them(training_data):
 
 
 @pytest.mark.parametrize(
-    "params", LINEAR_KINDS[:1] + NONLINEAR_KINDS[:1], ids=lambda p: p["family"]
+    "params", LINEAR_PARAMS[:1] + NONLINEAR_PARAMS[:1], ids=lambda p: p["family"]
 )
 def test_an_imputed_feature_is_never_a_reason(params, training_data):
     model = fitted(params, training_data)
     explainer = compile_explainer(model, training_data.reference)
     rows = valid_probe_rows()
     missing = np.isnan(rows)
-    reasons = top_reasons(explainer.contributions(rows), rows, missing).to_pylist()
+    reasons = top_reasons(explainer.contributions.candidates(rows), rows).to_pylist()
     assert sum(len(row) for row in reasons) > len(rows)  # most rows have reasons
     for row, row_reasons in zip(missing, reasons):
         imputed = {FEATURE_NAMES[i] for i in np.flatnonzero(row)}
         assert not imputed & {reason["feature"] for reason in row_reasons}
         assert all(reason["contribution"] > 0 for reason in row_reasons)
+    # Where observed, a candidate is the contribution itself.
+    contributions, candidates = explainer.contributions(rows), explainer.contributions.candidates(
+        rows
+    )
+    np.testing.assert_allclose(candidates[~missing], contributions[~missing], atol=1e-12)
 
 
 def test_ablation_contributions_vanish_at_the_typical_values(training_data):
-    model = fitted(NONLINEAR_KINDS[0], training_data)
+    model = fitted(NONLINEAR_PARAMS[0], training_data)
     explainer = compile_explainer(model, training_data.reference)
     assert explainer.method == ABLATION
-    typical = explainer.contributions.typical[None, :]
-    np.testing.assert_allclose(explainer.contributions(typical), 0.0, atol=1e-12)
+    ablation = explainer.contributions
+    assert isinstance(ablation, AblationContributions)
+    typical = ablation.typical[None, :]  # pylint: disable=no-member
+    np.testing.assert_allclose(ablation(typical), 0.0, atol=1e-12)
