@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from heart_batch.intake import load_scoring_model
-from heart_batch.schema import LABEL, validate_rows
+from heart_batch.schema import validate_rows
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
 
 OTHER_HOSPITALS = PROJECT_ROOT / "data" / "heart_other_hospitals.csv"
