@@ -47,15 +47,11 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
+from heart_batch.bands import BandTargets, RiskBands
 from heart_batch.calibration import CalibrationCache, calibration_size, simulate
 from heart_batch.drift import METHODS, RISK, column_distance
-from heart_batch.monitoring import Thresholds, Window, assess
-from heart_batch.registry import (
-    OUT_OF_FOLD_RISK,
-    load_champion,
-    load_reference,
-    require_champion,
-)
+from heart_batch.monitoring import Thresholds, Window, assess, with_bands
+from heart_batch.registry import OUT_OF_FOLD_RISK, load_champion, load_champion_reference
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from heart_batch.settings import Settings, quiet_tools
 from heart_batch.tracking import connect
@@ -114,8 +110,17 @@ def shifted_pools(seed_rows: pd.DataFrame, champion, settings, rng) -> dict[str,
 class Rules:
     """The four alarm rules, each a function of (scored rows, rejected rows) -> alarm."""
 
-    def __init__(self, reference: pd.DataFrame, model: tuple[str, str], settings: Settings):
-        self.reference = reference
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        model: tuple[str, str],
+        settings: Settings,
+        bands: RiskBands | None,
+    ):
+        """``reference`` with its band codes when there are ``bands`` (the calibrated rules then
+        judge the band shares too)."""
+        reference = with_bands(reference, bands)
+        self.reference, self.bands = reference, bands
         self.thresholds = Thresholds.from_settings(settings)
         self.no_change = CalibrationCache(None).source(
             model, reference, self.thresholds.replicates, settings.seed
@@ -149,6 +154,7 @@ class Rules:
     def _assess(self, current: pd.DataFrame, rejected: int, no_change) -> bool:
         now = datetime.now(timezone.utc)
         window = Window(None, now, [{"rows_scored": len(current), "rows_rejected": rejected}])
+        current = with_bands(current, self.bands)
         return bool(assess(self.reference, current, window, self.thresholds, no_change).violations)
 
     def fixed(self, current: pd.DataFrame, rejected: int) -> bool:
@@ -243,7 +249,9 @@ def alarm_rates(rules: Rules, pool: Pool, sizes, windows: int, replace=True) -> 
     return {"rates": dict(rates), "crashes": dict(crashes)}
 
 
-def redrawn_reference_rates(reference, settings: Settings, references: int, windows: int) -> dict:
+def redrawn_reference_rates(
+    reference, bands, settings: Settings, references: int, windows: int
+) -> dict:
     """No change when the reference is itself a sample of the population, as in production.
 
     The reference rows stand for the population; each rule is calibrated against a reference
@@ -254,7 +262,7 @@ def redrawn_reference_rates(reference, settings: Settings, references: int, wind
     alarms = {size: Counter() for size in SIZES}
     for number in range(references):
         redrawn = reference.iloc[rng.integers(0, len(reference), len(reference))]
-        rules = Rules(redrawn.reset_index(drop=True), ("redrawn", str(number)), settings)
+        rules = Rules(redrawn.reset_index(drop=True), ("redrawn", str(number)), settings, bands)
         for size in SIZES:
             found, crashed = count_alarms(rules, population, size, windows, seed=number)
             alarms[size] += found + crashed
@@ -309,13 +317,20 @@ def plot(results: dict[str, dict], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def champion_reference_and_bands(client: MlflowClient, settings: Settings):
+    """The champion's reference rows (with their band codes) and its risk bands."""
+    targets = BandTargets.from_settings(settings)
+    found = load_champion_reference(client, settings.model_name, targets)
+    return found.reference, found.bands
+
+
 def compare_rules(settings: Settings, windows: int) -> None:
     """Alarm rates of the four rules on no-change, shifted and other hospitals' windows."""
     connect(settings)
     client = MlflowClient()
     champion = load_champion(client, settings.model_name)
-    reference = load_reference(require_champion(client, settings.model_name))
-    rules = Rules(reference, (champion.name, champion.version), settings)
+    reference, bands = champion_reference_and_bands(client, settings)
+    rules = Rules(reference, (champion.name, champion.version), settings, bands)
     print(f"Champion {champion.name} v{champion.version}; reference of {len(reference)} rows")
     print(
         f"False-alarm budget {settings.false_alarm_rate:g} per window; {windows} windows per size"
@@ -340,7 +355,7 @@ def compare_rules(settings: Settings, windows: int) -> None:
         title = f"{hospital}: {windows} windows of 100 rows, then the whole file"
         print_rates(title, result, (100, len(rows)))
     title = "no change, reference re-drawn (production)"
-    results[title] = redrawn_reference_rates(reference, settings, 10, max(windows // 10, 5))
+    results[title] = redrawn_reference_rates(reference, bands, settings, 10, max(windows // 10, 5))
     print_rates(f"{title}: 10 references x {max(windows // 10, 5)} windows", results[title], SIZES)
     plot(results, PLOT)
     print(f"\nplot: {PLOT}")
