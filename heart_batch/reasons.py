@@ -64,10 +64,6 @@ class LinearContributions:
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         return linear_terms(self.average, matrix) - self.offsets
 
-    def log_odds(self, matrix: np.ndarray) -> np.ndarray:
-        """``L(x)``: the mean of the members' calibrated log-odds."""
-        return linear_terms(self.average, matrix).sum(axis=1) - self.average.bias[0]
-
     def candidates(self, matrix: np.ndarray) -> np.ndarray:
         """The contributions of the observed values, -inf for an imputed one (never a reason);
         one pass per feature (an observed value's missing indicator weighs nothing)."""
