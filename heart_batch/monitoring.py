@@ -51,7 +51,7 @@ class Thresholds:
         column_drift_level: Per-feature level of the drift flag that ``drift_share`` counts
             (Evidently's per-column p-value level).
         replicates: No-change replicates per calibration: enough that the per-check level (about
-            the budget over 17 checks) is many replicates deep.
+            the budget over 19 checks) is many replicates deep.
         quality_resamples: Bootstrap resamples of the quality interval.
         seed: Seed of both.
     """
