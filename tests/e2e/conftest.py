@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -26,11 +27,24 @@ def user_shell_environment() -> dict[str, str]:
 
 
 def api(url: str, path: str, body: dict | None = None):
-    """GET (or POST ``body`` to) the Prefect REST API; the decoded JSON answer."""
+    """GET (or POST ``body`` to) the Prefect REST API; the decoded JSON answer.
+
+    A busy server answers 503 (its database is locked for a moment) or 429: retried after 1, 2, 4
+    and 8 s, as Prefect's own client does.
+    """
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{url}{path}", data=data, headers={"Content-Type": "application/json"}
-    )
+    for wait in (1, 2, 4, 8):
+        try:
+            return _request(f"{url}{path}", data)
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503):
+                raise
+        time.sleep(wait)
+    return _request(f"{url}{path}", data)
+
+
+def _request(url: str, data: bytes | None):
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
