@@ -130,9 +130,9 @@ def choose_bands(risk: np.ndarray, disease: np.ndarray, targets: BandTargets) ->
         low_below=float(low_below),
         high_from=float(high_from),
         sensitivity=float(np.mean(codes[disease] > 0)),
-        sensitivity_interval=_wilson(int(np.sum(codes[disease] > 0)), len(diseased)),
+        sensitivity_interval=wilson_interval(int(np.sum(codes[disease] > 0)), len(diseased)),
         specificity=float(np.mean(codes[~disease] < 2)),
-        specificity_interval=_wilson(int(np.sum(codes[~disease] < 2)), len(healthy)),
+        specificity_interval=wilson_interval(int(np.sum(codes[~disease] < 2)), len(healthy)),
         shares=tuple(float(share) for share in np.bincount(codes, minlength=3) / len(risk)),
         targets=targets,
         rows=len(risk),
@@ -144,6 +144,7 @@ def band_codes(risk: np.ndarray, low_below: float, high_from: float) -> np.ndarr
     return (risk >= low_below).astype(np.int8) + (risk >= high_from)
 
 
-def _wilson(successes: int, trials: int) -> tuple[float, float]:
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """The Wilson 95 % interval of a proportion."""
     interval = binomtest(successes, trials).proportion_ci(CONFIDENCE, method="wilson")
     return float(interval.low), float(interval.high)

@@ -9,8 +9,8 @@ the champion as scoring does (at most HEART_MAX_MISSING_FEATURES imputed feature
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
+from heart_batch.bands import wilson_interval
 from heart_batch.intake import load_scoring_model
 from heart_batch.schema import validate_rows
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
@@ -22,8 +22,8 @@ def proportion(successes: int, trials: int) -> str:
     """A share with its Wilson 95 % interval, as text."""
     if trials == 0:
         return "no rows"
-    interval = binomtest(successes, trials).proportion_ci(0.95, method="wilson")
-    return f"{successes / trials:6.1%} [{interval.low:.1%}, {interval.high:.1%}] of {trials}"
+    low, high = wilson_interval(successes, trials)
+    return f"{successes / trials:6.1%} [{low:.1%}, {high:.1%}] of {trials}"
 
 
 def main() -> None:
