@@ -10,8 +10,10 @@ the model had not seen), and stored with the model version.
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.stats import binomtest
 
+from heart_batch.drift import RISK, RISK_BAND
 from heart_batch.settings import Settings
 
 BAND_NAMES = ("low", "intermediate", "high")
@@ -148,3 +150,10 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
     """The Wilson 95 % interval of a proportion."""
     interval = binomtest(successes, trials).proportion_ci(CONFIDENCE, method="wilson")
     return float(interval.low), float(interval.high)
+
+
+def with_bands(frame: pd.DataFrame, bands: RiskBands | None) -> pd.DataFrame:
+    """``frame`` with each ``risk``'s band code (``RISK_BAND``), when there are bands."""
+    if bands is None:
+        return frame
+    return frame.assign(**{RISK_BAND: bands.codes(frame[RISK].to_numpy())})

@@ -23,7 +23,7 @@ from evidently.presets import DataDriftPreset
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from heart_batch.calibration import MISSING_SHARE, NoChange, calibration_size
-from heart_batch.bands import RiskBands
+from heart_batch.bands import RiskBands, with_bands
 from heart_batch.drift import METHODS, RISK, RISK_BAND, column_distance
 from heart_batch.quality import measure_quality
 from heart_batch.registry import OUT_OF_FOLD_RISK
@@ -210,13 +210,6 @@ def read_window(window: Window, bands: RiskBands | None = None) -> pd.DataFrame:
             frame[LABEL] = np.nan
         frames.append(frame[[*FEATURE_NAMES, RISK, LABEL]])
     return with_bands(pd.concat(frames, ignore_index=True), bands)
-
-
-def with_bands(frame: pd.DataFrame, bands: RiskBands | None) -> pd.DataFrame:
-    """``frame`` with each ``risk``'s band code (``RISK_BAND``), when there are bands."""
-    if bands is None:
-        return frame
-    return frame.assign(**{RISK_BAND: bands.codes(frame[RISK].to_numpy())})
 
 
 def window_sources(window: Window) -> list[str]:

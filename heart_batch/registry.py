@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from sklearn.pipeline import Pipeline
 
-from heart_batch.bands import BandTargets, RiskBands, choose_bands
+from heart_batch.bands import BandTargets, RiskBands, choose_bands, with_bands
 from heart_batch.postgres import without_password
 from heart_batch.schema import LABEL
 
@@ -164,6 +164,4 @@ def load_champion_reference(
     version = require_champion(client, name)
     reference = load_reference(version)
     bands = load_bands(version.run_id, reference, targets)
-    if bands is not None:
-        reference = reference.assign(risk_band=bands.codes(reference["risk"].to_numpy()))
-    return ChampionReference(name, str(version.version), reference, bands)
+    return ChampionReference(name, str(version.version), with_bands(reference, bands), bands)

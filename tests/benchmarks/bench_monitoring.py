@@ -47,10 +47,10 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
-from heart_batch.bands import BandTargets, RiskBands
+from heart_batch.bands import BandTargets, RiskBands, with_bands
 from heart_batch.calibration import CalibrationCache, calibration_size, simulate
 from heart_batch.drift import METHODS, RISK, column_distance
-from heart_batch.monitoring import Thresholds, Window, assess, with_bands
+from heart_batch.monitoring import Thresholds, Window, assess
 from heart_batch.registry import OUT_OF_FOLD_RISK, load_champion, load_champion_reference
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from heart_batch.settings import Settings, quiet_tools

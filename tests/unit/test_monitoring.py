@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.bands import BandTargets, choose_bands
+from heart_batch.bands import BandTargets, choose_bands, with_bands
 from heart_batch.calibration import CalibrationCache, calibration_size
 from heart_batch.drift import RISK_BAND
 from heart_batch.ledger import Ledger, ScoredCounts, new_claimant
@@ -22,7 +22,6 @@ from heart_batch.monitoring import (
     drift_report,
     save_report,
     select_window,
-    with_bands,
 )
 from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
 from tests.conftest import REPO_ROOT
