@@ -15,7 +15,9 @@ risk itself is the mean of the ``p_k``).
   one-at-a-time attribution: the contributions need not add up to anything.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -35,10 +37,12 @@ REASON_TYPE = pa.list_(
             pa.field("feature", pa.dictionary(pa.int8(), pa.string())),
             pa.field("label", pa.dictionary(pa.int16(), pa.string())),
             pa.field("value", pa.float64()),
-            pa.field("contribution", pa.float64()),
+            pa.field("contribution", pa.float32()),
         ]
     )
 )
+FEATURE_MASK = 0xF
+"""The low bits of a ranking key that hold the feature (the contract has fewer than 16)."""
 LINEAR = "exact linear contributions (log-odds, relative to the reference's mean)"
 ABLATION = "feature ablation to the reference's typical value (log-odds)"
 
@@ -48,8 +52,9 @@ class ContributionFunction(Protocol):
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray: ...
 
-    def candidates(self, matrix: np.ndarray) -> np.ndarray:
-        """The same, -inf where the value was imputed: what may be a reason."""
+    candidates: Callable[[np.ndarray], np.ndarray]
+    """Features x rows, float32: the contributions of the observed values, NaN where a value was
+    imputed (never a reason). Codes must be the contract's (validated rows)."""
 
 
 @dataclass(frozen=True)
@@ -65,19 +70,29 @@ class LinearContributions:
         return linear_terms(self.average, matrix) - self.offsets
 
     def candidates(self, matrix: np.ndarray) -> np.ndarray:
-        """The contributions of the observed values, -inf for an imputed one (never a reason);
-        one pass per feature (an observed value's missing indicator weighs nothing)."""
-        candidates = np.empty(matrix.shape)
-        weights, offsets = self.average.weights[:, 0], self.offsets
-        for i, column in enumerate(self.average.numeric):
-            values = matrix[:, column]
-            observed = -weights[i] * values - offsets[column]
-            candidates[:, column] = np.where(np.isnan(values), -np.inf, observed)
-        for column, part in self.average.nominal.items():
-            values = matrix[:, column]
-            observed = -part.contribution(values)[:, 0] - offsets[column]
-            candidates[:, column] = np.where(np.isnan(values), -np.inf, observed)
+        """One pass per feature: a number's slope times its value (NaN stays NaN), a code's
+        entry in its table (an observed value's missing indicator weighs nothing)."""
+        candidates = np.full((matrix.shape[1], len(matrix)), np.nan, dtype=np.float32)
+        slopes = -self.average.weights[: len(self.average.numeric), 0]
+        for slope, column in zip(slopes, self.average.numeric):
+            np.multiply(matrix[:, column], slope, out=candidates[column], casting="same_kind")
+            candidates[column] -= self.offsets[column]
+        for column, lookup in self.code_lookups.items():
+            index = np.nan_to_num(matrix[:, column], nan=len(lookup) - 1).astype(np.intp)
+            np.take(lookup, index, out=candidates[column], mode="clip")
         return candidates
+
+    @cached_property
+    def code_lookups(self) -> dict[int, np.ndarray]:
+        """Per coded feature, float32 by code: its contribution when observed (a code the model
+        never saw weighs nothing, less the offset), then NaN for a missing value."""
+        lookups = {}
+        for column, part in self.average.nominal.items():
+            size = max(max(FEATURES[column].codes) + 1, len(part.table))
+            observed = np.full(size, -part.table[-1, 0] - self.offsets[column])
+            observed[: len(part.table)] = -part.table[:, 0] - self.offsets[column]
+            lookups[column] = np.append(observed, np.nan).astype(np.float32)
+        return lookups
 
 
 def linear_terms(average: LinearRisk, matrix: np.ndarray) -> np.ndarray:
@@ -128,8 +143,9 @@ class AblationContributions:
         return contributions
 
     def candidates(self, matrix: np.ndarray) -> np.ndarray:
-        """The contributions of the observed values, -inf for an imputed one (never a reason)."""
-        return np.where(np.isnan(matrix), -np.inf, self(matrix))
+        """The contributions of the observed values, NaN for an imputed one (never a reason)."""
+        observed = np.where(np.isnan(matrix), np.nan, self(matrix))
+        return np.ascontiguousarray(observed.T, dtype=np.float32)
 
 
 def mean_log_odds(pipeline: Pipeline, matrix: np.ndarray) -> np.ndarray:
@@ -203,33 +219,39 @@ def top_reasons(candidates: np.ndarray, matrix: np.ndarray) -> pa.Array:
     """Per row, the (at most ``REASONS``) features with the largest positive contributions, most
     first, as a ``REASON_TYPE`` column.
 
+    Each candidate becomes one integer key that orders as the contribution (a positive float32's
+    bits do) and carries its feature in the low bits, so the largest of a row is one elementwise
+    maximum over the features, vectorised across the rows.
+
     Args:
-        candidates: Rows x features: contributions, -inf where a value was imputed
-            (``ContributionFunction.candidates``). Overwritten.
+        candidates: Features x rows, float32 (``ContributionFunction.candidates``): the
+            contributions, NaN where a value was imputed.
         matrix: The feature values.
     """
-    rows, features = candidates.shape
-    flat = candidates.reshape(-1)  # a view: taking a reason marks it -inf in place
-    chosen = np.empty((rows, REASONS), dtype=np.intp)
-    largest = np.empty((rows, REASONS))
+    features, rows = candidates.shape
+    candidates = np.ascontiguousarray(candidates, dtype=np.float32)
+    keys = candidates.view(np.uint32) & ~np.uint32(FEATURE_MASK)
+    keys |= np.arange(features, dtype=np.uint32)[:, None]
+    keys *= candidates > 0  # zero: not a reason (NaN, negative or nothing)
+    ranked = np.empty((rows, REASONS), dtype=np.uint32)
     for rank in range(REASONS):
-        chosen[:, rank] = np.argmax(candidates, axis=1)
-        position = np.arange(rows) * features + chosen[:, rank]
-        largest[:, rank] = flat[position]
-        flat[position] = -np.inf
-    kept = largest > 0
-    feature = chosen[kept]
-    value = matrix.ravel(order="F")[feature * rows + np.nonzero(kept)[0]]
+        if rank:
+            keys *= keys < ranked[:, rank - 1]
+        ranked[:, rank] = keys.max(axis=0, initial=0)
+    kept = ranked > 0
+    feature = (ranked[kept] & FEATURE_MASK).astype(np.intp)
+    flat = feature * rows + np.nonzero(kept)[0]  # (feature, row) in both column-major layouts
+    value = matrix.ravel(order="F")[flat]
     label = (LABELS.start[feature] + np.where(CODED[feature], value, 0)).astype(np.int16)
     reasons = pa.StructArray.from_arrays(
         [
             pa.DictionaryArray.from_arrays(pa.array(feature.astype(np.int8)), FEATURE_TEXTS),
             pa.DictionaryArray.from_arrays(pa.array(label), LABELS.texts),
             pa.array(value),
-            pa.array(largest[kept]),
+            pa.array(candidates.ravel()[flat]),
         ],
         fields=list(REASON_TYPE.value_type),
     )
     offsets = np.zeros(rows + 1, dtype=np.int32)
-    np.cumsum(kept.sum(axis=1), out=offsets[1:])
+    np.cumsum(sum(kept[:, rank].astype(np.int32) for rank in range(REASONS)), out=offsets[1:])
     return pa.ListArray.from_arrays(pa.array(offsets), reasons, type=REASON_TYPE)

@@ -96,11 +96,29 @@ def test_an_imputed_feature_is_never_a_reason(params, training_data):
         imputed = {FEATURE_NAMES[i] for i in np.flatnonzero(row)}
         assert not imputed & {reason["feature"] for reason in row_reasons}
         assert all(reason["contribution"] > 0 for reason in row_reasons)
-    # Where observed, a candidate is the contribution itself.
-    contributions, candidates = explainer.contributions(rows), explainer.contributions.candidates(
-        rows
-    )
-    np.testing.assert_allclose(candidates[~missing], contributions[~missing], atol=1e-12)
+    # Where observed, a candidate is the contribution itself (float32); NaN where imputed.
+    contributions = explainer.contributions(rows)
+    candidates = explainer.contributions.candidates(rows).T
+    np.testing.assert_allclose(candidates[~missing], contributions[~missing], rtol=1e-6, atol=1e-6)
+    assert np.isnan(candidates[missing]).all()
+
+
+@pytest.mark.parametrize("params", LINEAR_PARAMS[:1] + NONLINEAR_PARAMS, ids=lambda p: p["family"])
+def test_the_reasons_are_the_largest_positive_contributions_most_first(params, training_data):
+    model = fitted(params, training_data)
+    explainer = compile_explainer(model, training_data.reference)
+    rows = valid_probe_rows()
+    candidates = explainer.contributions.candidates(rows)
+    reasons = top_reasons(candidates, rows).to_pylist()
+    for row, row_reasons in enumerate(reasons):
+        # The ranking keeps 19 of float32's 23 fraction bits: near-ties may come either way.
+        largest = np.sort(candidates[candidates[:, row] > 0, row])[::-1][:3]
+        found = [reason["contribution"] for reason in row_reasons]
+        np.testing.assert_allclose(found, largest, rtol=1e-5)
+        for reason in row_reasons:
+            column = FEATURE_NAMES.index(reason["feature"])
+            assert reason["contribution"] == candidates[column, row]
+            assert reason["value"] == rows[row, column]
 
 
 def test_ablation_contributions_vanish_at_the_typical_values(training_data):

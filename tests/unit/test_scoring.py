@@ -280,7 +280,7 @@ PINNED_COLUMNS = [
         "reasons",
         "list<element: struct<feature: dictionary<values=string, indices=int8, ordered=0>, "
         "label: dictionary<values=string, indices=int16, ordered=0>, value: double, "
-        "contribution: double>>",
+        "contribution: float>>",
     ),
     ("reasons_note", "string"),
     ("output", "int8"),
