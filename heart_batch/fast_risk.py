@@ -110,6 +110,11 @@ class Preprocessing:
         blocks.append(missing[:, self.indicated].astype(np.float64))
         return np.hstack(blocks)
 
+    def column_features(self) -> np.ndarray:
+        """Per output column, the feature (its column in the feature matrix) it comes from."""
+        codes = [np.full(len(kept), column) for column, _, kept in self.nominal]
+        return np.concatenate([self.numeric, *codes, self.indicated]).astype(np.intp)
+
 
 def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
     """The fastest exact risk function of a fitted pipeline, and what it is.

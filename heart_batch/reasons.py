@@ -9,24 +9,39 @@ risk itself is the mean of the ``p_k``).
   value plus its missing indicator's weight, or a code's weight. A feature's contribution is its
   term minus the term's mean over the reference rows (the training data), so the contributions of
   a row add up to ``L(x)`` minus the mean of ``L`` over the reference rows.
-- **Other champions** (RBF SVM, gradient boosting): feature ablation. A feature's contribution is
+- **Gradient boosting**: exact TreeSHAP (SHAP's ``TreeExplainer``, tree-path-dependent) of each
+  member's trees. A member's calibrated log-odds is ``-(a_k f_k(x) + b_k)``, with ``f_k`` the sum
+  of its trees, so a feature's contribution is the mean over the members of ``-a_k`` times the SHAP
+  values of the feature's preprocessed columns (its value or one-hot codes, its missing
+  indicator). The contributions of a row add up to ``L(x)`` minus ``expected``: the mean over the
+  members of each one's mean log-odds over the rows that trained it (TreeSHAP's expectation).
+- **Other champions** (RBF SVM): feature ablation. A feature's contribution is
   how much ``L`` falls when that feature alone is set to the reference's typical value (median of a
   number, most frequent code). It is exact for a model without interactions and otherwise a local,
   one-at-a-time attribution: the contributions need not add up to anything.
 """
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from scipy.special import logit  # pylint: disable=no-name-in-module
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-from heart_batch.fast_risk import LinearRisk, CodeTable, feature_matrix, fold_linear
+from heart_batch.fast_risk import (
+    CodeTable,
+    LinearRisk,
+    Preprocessing,
+    feature_matrix,
+    fold_linear,
+    numpy_preprocessing,
+)
 from heart_batch.schema import FEATURE_NAMES, FEATURES
 
 REASONS = 3
@@ -44,6 +59,7 @@ REASON_TYPE = pa.list_(
 FEATURE_MASK = 0xF
 """The low bits of a ranking key that hold the feature (the contract has fewer than 16)."""
 LINEAR = "exact linear contributions (log-odds, relative to the reference's mean)"
+TREE_SHAP = "exact TreeSHAP of each member's trees (log-odds, relative to their training rows)"
 ABLATION = "feature ablation to the reference's typical value (log-odds)"
 
 
@@ -144,8 +160,66 @@ class AblationContributions:
 
     def candidates(self, matrix: np.ndarray) -> np.ndarray:
         """The contributions of the observed values, NaN for an imputed one (never a reason)."""
-        observed = np.where(np.isnan(matrix), np.nan, self(matrix))
-        return np.ascontiguousarray(observed.T, dtype=np.float32)
+        return observed_candidates(self(matrix), matrix)
+
+
+@dataclass(frozen=True)
+class TreeShapContributions:
+    """TreeSHAP of the calibrated members' trees, on ``L``'s scale, feature by feature."""
+
+    preprocessing: Preprocessing
+    members: list[tuple[Any, float]]
+    """Per member, its ``shap.TreeExplainer`` and its calibration's slope ``a_k``."""
+    grouping: np.ndarray
+    """Preprocessed columns x features: 1 where the column is the feature's."""
+    expected: float
+    """What a row's contributions add up to ``L(x)`` minus."""
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        preprocessed = self.preprocessing(matrix)
+        total = sum(
+            -slope * explainer.shap_values(preprocessed, check_additivity=False)
+            for explainer, slope in self.members
+        )
+        return total / len(self.members) @ self.grouping
+
+    def candidates(self, matrix: np.ndarray) -> np.ndarray:
+        """The contributions of the observed values, NaN for an imputed one (never a reason)."""
+        return observed_candidates(self(matrix), matrix)
+
+
+def tree_shap(pipeline: Pipeline) -> TreeShapContributions:
+    """``TreeShapContributions`` of a pipeline whose calibrated members are gradient boosting.
+
+    Raises:
+        ValueError: The members are not sigmoid-calibrated gradient boosting.
+    """
+    # Imported here: only a gradient-boosting champion pays for shap's import (numba, llvmlite).
+    # Its plotting colours use matplotlib calls that warn of a coming deprecation: not ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap  # pylint: disable=import-outside-toplevel
+
+    members, expected = [], []
+    for member in pipeline.named_steps["classifier"].calibrated_classifiers_:
+        if not isinstance(member.estimator, HistGradientBoostingClassifier):
+            raise ValueError("the members are not gradient boosting")
+        (calibrator,) = member.calibrators
+        explainer = shap.TreeExplainer(member.estimator)
+        members.append((explainer, calibrator.a_))
+        base = float(np.ravel(explainer.expected_value)[0])
+        expected.append(-(calibrator.a_ * base + calibrator.b_))
+    preprocessing = numpy_preprocessing(pipeline.named_steps["preprocess"])
+    columns = preprocessing.column_features()
+    grouping = (columns[:, None] == np.arange(len(FEATURES))[None, :]).astype(np.float64)
+    return TreeShapContributions(preprocessing, members, grouping, float(np.mean(expected)))
+
+
+def observed_candidates(contributions: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Rows x features contributions as ``ContributionFunction.candidates``: features x rows,
+    float32, NaN where the value was imputed."""
+    observed = np.where(np.isnan(matrix), np.nan, contributions)
+    return np.ascontiguousarray(observed.T, dtype=np.float32)
 
 
 def mean_log_odds(pipeline: Pipeline, matrix: np.ndarray) -> np.ndarray:
@@ -163,31 +237,41 @@ def mean_log_odds(pipeline: Pipeline, matrix: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Explainer:
-    """How a champion's reasons are computed, and what they mean (``LINEAR`` or ``ABLATION``)."""
+    """How a champion's reasons are computed, and what they mean (``LINEAR``, ``TREE_SHAP`` or
+    ``ABLATION``)."""
 
     contributions: ContributionFunction
     method: str
 
 
 def compile_explainer(pipeline: Pipeline, reference: pd.DataFrame) -> Explainer:
-    """Exact linear contributions when the pipeline folds into a linear form, else ablation."""
+    """Exact linear contributions when the pipeline folds into a linear form, TreeSHAP for
+    gradient boosting, else ablation."""
     matrix = feature_matrix(reference)
     try:
         average = averaged_members(fold_linear(pipeline))
+        offsets = linear_terms(average, matrix).mean(axis=0)
+        return Explainer(LinearContributions(average, offsets), LINEAR)
     except (AttributeError, ValueError, KeyError):
-        typical = np.array(
-            [
-                (
-                    pd.Series(matrix[:, i]).mode().iloc[0]
-                    if feature.kind == "nominal"
-                    else np.nanmedian(matrix[:, i])
-                )
-                for i, feature in enumerate(FEATURES)
-            ]
-        )
-        return Explainer(AblationContributions(pipeline, typical), ABLATION)
-    offsets = linear_terms(average, matrix).mean(axis=0)
-    return Explainer(LinearContributions(average, offsets), LINEAR)
+        pass
+    try:
+        return Explainer(tree_shap(pipeline), TREE_SHAP)
+    except (AttributeError, ValueError, KeyError):
+        return Explainer(AblationContributions(pipeline, typical_values(matrix)), ABLATION)
+
+
+def typical_values(matrix: np.ndarray) -> np.ndarray:
+    """Per feature, the median of a number or the most frequent code."""
+    return np.array(
+        [
+            (
+                pd.Series(matrix[:, i]).mode().iloc[0]
+                if feature.kind == "nominal"
+                else np.nanmedian(matrix[:, i])
+            )
+            for i, feature in enumerate(FEATURES)
+        ]
+    )
 
 
 @dataclass(frozen=True)
