@@ -149,11 +149,12 @@ def score(
     model = load_model(settings)
     summary.model_version = model.version
     logger.info(
-        "Scoring %d file(s) with %s v%s (%s)%s",
+        "Scoring %d file(s) with %s v%s (%s; reasons: %s)%s",
         len(inbox.ready),
         model.name,
         model.version,
         model.scorer,
+        model.explainer.method if model.explainer else "none, no reference data",
         f" on the Dask cluster at {settings.dask_address}" if settings.dask_address else "",
     )
     for outcome in _score_files(inbox.ready, settings, model):

@@ -17,6 +17,7 @@ from prefect.artifacts import Artifact
 from flows.score import score
 from heart_batch.ledger import Ledger
 from heart_batch.registry import NoChampionError
+from heart_batch.reasons import LINEAR
 from heart_batch.scoring import PREDICTION_SCHEMA
 from tests.conftest import REPO_ROOT, SEED_DATA
 
@@ -305,6 +306,7 @@ def test_exports_as_hospitals_write_them_lose_no_row(
     assert "| notes.txt | not scored: unsupported type |" in Artifact.get("scoring-run").data
     assert any("european.csv [separated by ';', decimal comma]: 30 rows" in m for m in messages)
     assert any("(1 broken line(s))" in m for m in messages)
+    assert sum(m.startswith("Scoring ") and f"reasons: {LINEAR})" in m for m in messages) == 1
 
 
 def test_a_fixed_file_comes_back_from_quarantine(
