@@ -154,7 +154,7 @@ def score(
         model.name,
         model.version,
         model.scorer,
-        model.explainer.method if model.explainer else "none, no reference data",
+        _reasons_method(model, settings),
         f" on the Dask cluster at {settings.dask_address}" if settings.dask_address else "",
     )
     for outcome in _score_files(inbox.ready, settings, model):
@@ -165,6 +165,12 @@ def score(
     if failed:
         raise RuntimeError(f"{len(failed)} file(s) failed and stay in the input folder: {failed}")
     return summary
+
+
+def _reasons_method(model, settings: Settings) -> str:
+    if model.explainer is not None:
+        return model.explainer.method
+    return "off (HEART_REASONS=false)" if not settings.reasons else "none, no reference data"
 
 
 def _describe_settling(waiting: Settling, settle_seconds: float) -> str:

@@ -66,8 +66,9 @@ def scoring_options(settings: Settings) -> ScoringOptions:
 
 
 def load_scoring_model(settings: Settings) -> ScoringModel:
-    """The champion, loaded once per run, with its reasons and risk bands from its training run
-    (without them when the run has no reference data: a model not trained by heart-batch).
+    """The champion, loaded once per run, with its reasons (unless ``settings.reasons`` is off)
+    and risk bands from its training run (without them when the run has no reference data: a
+    model not trained by heart-batch).
 
     Raises:
         NoChampionError: Training has not produced a champion yet.
@@ -83,7 +84,7 @@ def load_scoring_model(settings: Settings) -> ScoringModel:
         champion.name,
         champion.version,
         champion.model,
-        explainer=compile_explainer(champion.model, reference),
+        explainer=compile_explainer(champion.model, reference) if settings.reasons else None,
         bands=load_bands(champion.run_id, reference, BandTargets.from_settings(settings)),
     )
 

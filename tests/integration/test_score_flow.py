@@ -153,6 +153,31 @@ def test_a_file_still_being_copied_is_left_for_a_later_run(
     assert not any("No new files" in message for message in messages)
 
 
+def test_with_reasons_off_rows_are_scored_without_reasons(
+    prefect_server, champion, settings, monkeypatch, caplog
+):  # pylint: disable=unused-argument
+    settings.input_dir.mkdir()
+    write(seed_rows(20), settings.input_dir / "bulk.csv")
+    monkeypatch.setenv("HEART_REASONS", "false")
+    assert [outcome.status for outcome in score(settle_seconds=0).files] == ["scored"]
+    write(seed_rows(20, start=20), settings.input_dir / "daily.csv")
+    monkeypatch.delenv("HEART_REASONS")
+    assert [outcome.status for outcome in score(settle_seconds=0).files] == ["scored"]
+
+    bulk, daily = (
+        next(
+            f
+            for f in outputs(settings.output_dir, "predictions").values()
+            if f["source_file"].iloc[0] == source
+        )
+        for source in ("bulk.csv", "daily.csv")
+    )
+    assert bulk["reasons"].isna().all() and bulk["risk"].notna().all()
+    assert daily["reasons"].map(len).sum() > len(daily)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("reasons: off (HEART_REASONS=false))" in m for m in messages) == 1
+
+
 def run_in_subprocess(prefect_api_url, settings, extra_env=None) -> subprocess.Popen:
     """A scoring flow run in its own process, reporting to the test's Prefect server."""
     script = (
