@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_263_001
@@ -19,10 +18,7 @@ _ALEMBIC = threading.Lock()
 def open_database(database_url: str) -> Engine:
     """An engine for ``database_url``, its tables upgraded to the newest revision."""
     engine = connect_database(database_url)
-    try:
-        upgrade(engine)
-    except OperationalError:  # SQLite: a concurrent process was creating the same tables
-        upgrade(engine)
+    upgrade(engine)
     return engine
 
 
@@ -35,13 +31,17 @@ def connect_database(database_url: str) -> Engine:
 def upgrade(engine: Engine) -> None:
     """Apply the migrations this database lacks, in one transaction.
 
-    On PostgreSQL the transaction first takes an advisory lock, so concurrent processes upgrade
-    one after the other (DDL is transactional there: the second sees the first's tables).
+    The transaction first takes a lock, so that concurrent processes upgrade one after the other
+    and the second finds the first's revision: an advisory lock on PostgreSQL, SQLite's write
+    lock (``BEGIN IMMEDIATE``; Python's sqlite3 would otherwise run the DDL outside any
+    transaction, and two processes would both create the tables and stamp the revision).
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _ALEMBIC, engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
