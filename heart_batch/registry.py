@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from heart_batch.bands import BandTargets, RiskBands, choose_bands, with_bands
 from heart_batch.postgres import without_password
-from heart_batch.schema import LABEL
+from heart_batch.schema import LABEL, disease_target
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -120,7 +120,7 @@ def load_bands(run_id: str, reference: pd.DataFrame, targets: BandTargets) -> Ri
     except (MlflowException, OSError):
         if OUT_OF_FOLD_RISK not in reference:
             return None
-        disease = (reference[LABEL] == 0).to_numpy()
+        disease = disease_target(reference[LABEL]).to_numpy()
         return choose_bands(reference[OUT_OF_FOLD_RISK].to_numpy(), disease, targets)
 
 
