@@ -46,7 +46,17 @@ def api(url: str, path: str, body: dict | None = None):
 def _request(url: str, data: bytes | None):
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+        answer = response.read()
+    return json.loads(answer) if answer else None
+
+
+def pause_schedules(prefect_api: str) -> None:
+    """Pause every deployment's schedules, which drops their scheduled runs; runs started by hand
+    still run. A test starts its runs itself: a scheduled one coming due meanwhile (the hourly
+    score near the top of the hour) would take the deployment's one slot and get the test's run
+    cancelled, as a CI run's was."""
+    for deployment in api(prefect_api, "/deployments/filter", {}):
+        api(prefect_api, f"/deployments/{deployment['id']}/pause_deployment", {})
 
 
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}

@@ -22,7 +22,7 @@ from heart_batch.settings import Settings
 from heart_batch.stack import Stack
 from tests.conftest import REPO_ROOT
 from tests.dask_cluster import dask_cluster
-from tests.e2e.conftest import register_a_champion, score_run, wait_for_flow_run
+from tests.e2e.conftest import pause_schedules, register_a_champion, score_run, wait_for_flow_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -109,6 +109,7 @@ def test_the_image_as_a_prefect_worker_loads_the_champion_over_http(
     tracking = f"http://127.0.0.1:{stack_ports['mlflow']}"
     try:
         system.up()
+        pause_schedules(prefect_api)
         register_a_champion(os.environ | {"MLFLOW_TRACKING_URI": tracking})
         data = tmp_path / "machine-b"
         (data / "input").mkdir(parents=True)

@@ -17,6 +17,7 @@ from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import (
     answers,
     api,
+    pause_schedules,
     register_a_champion,
     run_python,
     score_run,
@@ -123,6 +124,7 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         second = make("up")
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.count("already running") == len(expected)
+        pause_schedules(prefect_api)
         assert pids(stack_dir) == started
 
         status = make("status")
