@@ -1,5 +1,10 @@
 """Monitoring: judge the rows scored since the last window, store the metrics, alert and retrain."""
 
+import asyncio
+import contextlib
+import contextvars
+import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -11,10 +16,11 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
-from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect_email import EmailServerCredentials, email_send_message
 
+from flows.command import run_from_shell
 from flows.layout import upgrade_layout_if_needed
+from flows.retries import unless_nothing_to_load
 from heart_batch.alerts import (
     alert_body,
     alert_subject,
@@ -38,13 +44,8 @@ from heart_batch.monitoring import (
     save_report,
     window_sources,
 )
-from heart_batch.registry import (
-    ChampionReference,
-    NoChampionError,
-    NoReferenceError,
-    load_champion_reference,
-)
-from heart_batch.settings import Settings, quiet_tools
+from heart_batch.registry import ChampionReference, load_champion_reference
+from heart_batch.settings import Settings
 from heart_batch.tracking import connect
 from heart_batch.workspace import add_snapshot
 
@@ -64,22 +65,13 @@ class MonitoringOutcome:
     violations: list[str] = field(default_factory=list)
     report_path: str = ""
     alert_sent: bool = False
+    delayed_alerts_sent: int = 0
     training_flow_run_id: str | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def _retry_unless_missing(_task, _task_run, state) -> bool:
-    try:
-        state.result()
-    except (NoChampionError, NoReferenceError):
-        return False
-    except Exception:  # pylint: disable=broad-exception-caught
-        return True
-    return True
-
-
-@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_missing)
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=unless_nothing_to_load)
 def load_reference(settings: Settings) -> ChampionReference:
     """The champion's version and its reference data."""
     connect(settings)
@@ -152,6 +144,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     champion = load_reference(settings)
     model = (champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)
+    delayed = _send_pending(settings, store)
     window = next_window(store, ledger)
     if window.rows_total < settings.min_window_rows:
         store.record_run(window, model, str(flow_run.id))
@@ -160,7 +153,9 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
             window.rows_total,
             settings.min_window_rows,
         )
-        outcome = MonitoringOutcome("insufficient_data", window.rows_scored)
+        outcome = MonitoringOutcome(
+            "insufficient_data", window.rows_scored, delayed_alerts_sent=delayed
+        )
         _publish(outcome, None, model, settings)
         return outcome
 
@@ -177,6 +172,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         window.rows_scored,
         violations=[check.metric for check in assessment.violations],
         report_path=report_path,
+        delayed_alerts_sent=delayed,
     )
     logger.info(
         "Window of %d rows: violations %s", window.rows_scored, outcome.violations or "none"
@@ -224,10 +220,11 @@ def _alert(settings, store: MonitorStore, run_id: int, outcome: MonitoringOutcom
 
 
 def _send(settings, store: MonitorStore, run, message: tuple[str, str], outcome) -> None:
-    """Email once per window; a failure is recorded, reported, and fails the run at its end."""
+    """Email once per window; a failure is recorded (the next run sends it again), reported, and
+    fails the run at its end."""
     run_id, window_key = run
     logger = get_run_logger()
-    recipients = [address.strip() for address in settings.alert_to.split(",") if address.strip()]
+    recipients = _recipients(settings)
     if not recipients:
         logger.warning("No alert recipients (HEART_ALERT_TO): no email sent")
         store.record_alert(run_id, False, "no recipients configured")
@@ -236,29 +233,91 @@ def _send(settings, store: MonitorStore, run, message: tuple[str, str], outcome)
         logger.info("An email for this window was sent before: not repeated")
         store.record_alert(run_id, False, "already sent for this window")
         return
+    store.keep_alert(run_id, message)
+    problem = _deliver(settings, message, recipients)
+    store.record_attempt(run_id, message, sent=not problem, error=problem or None)
+    if problem:
+        logger.error("%s; the next monitor run sends it again", problem)
+        outcome.problems.append(problem)
+    else:
+        outcome.alert_sent = True
+
+
+def _send_pending(settings: Settings, store: MonitorStore) -> int:
+    """Send the alerts earlier runs could not; stop at the first that still fails (the server
+    is still down). Returns how many went out."""
+    recipients = _recipients(settings)
+    sent = 0
+    for alert in store.pending_alerts() if recipients else []:
+        subject, body = alert.message
+        delayed = (
+            f"<p>Delayed: this alert could not be sent at {alert.first_tried:%Y-%m-%d %H:%M} UTC "
+            f"({alert.attempts} attempt(s)); a later monitoring run sends it now.</p>\n{body}"
+        )
+        problem = _deliver(settings, (subject, delayed), recipients)
+        store.record_attempt(alert.run_id, alert.message, sent=not problem, error=problem or None)
+        if problem:
+            get_run_logger().warning("A delayed alert is still not sent: %s", problem)
+            break
+        get_run_logger().info("Sent a delayed alert of window %s", alert.window_key)
+        sent += 1
+    return sent
+
+
+def _recipients(settings: Settings) -> list[str]:
+    return [address.strip() for address in settings.alert_to.split(",") if address.strip()]
+
+
+def _deliver(settings: Settings, message: tuple[str, str], recipients: list[str]) -> str:
+    """Send one email through the block; return "" or what went wrong."""
     server = f"email block '{settings.email_block}'"
     try:
         credentials = EmailServerCredentials.load(settings.email_block)
         server += f" ({credentials.smtp_server}:{credentials.smtp_port})"
-        # email_send_message is an async task: called from this sync flow it only returns a
-        # coroutine, so run it to completion here (it still shows as a task run).
-        run_coro_as_sync(
-            email_send_message(
+        with smtp_deadline(settings.smtp_timeout_seconds):
+            # email_send_message is an async task: called from this sync flow it only returns a
+            # coroutine, so run it to completion here (it still shows as a task run).
+            sending = email_send_message(
                 email_server_credentials=credentials,
                 subject=message[0],
                 msg=message[1],
                 email_to=recipients,
                 email_from=settings.alert_from,
             )
-        )
+            _in_background(lambda: asyncio.run(sending))
     except Exception as error:  # pylint: disable=broad-exception-caught
-        problem = f"Alert email not sent through {server}: {type(error).__name__}: {error}"
-        logger.error(problem)
-        store.record_alert(run_id, False, problem)
-        outcome.problems.append(problem)
-        return
-    store.record_alert(run_id, True)
-    outcome.alert_sent = True
+        return f"Alert email not sent through {server}: {type(error).__name__}: {error}"
+    return ""
+
+
+def _in_background(work) -> None:
+    """Run ``work`` in a thread and wait for it; a SIGTERM meanwhile ends the flow run at once
+    (the wait is interruptible, a socket blocked in the SMTP exchange is not)."""
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # pylint: disable=broad-exception-caught
+            outcome.append(error)
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+    worker.start()
+    worker.join()
+    if outcome:
+        raise outcome[0]
+
+
+@contextlib.contextmanager
+def smtp_deadline(seconds: float):
+    """Sockets opened meanwhile (prefect-email's SMTP connection) give up after ``seconds`` of
+    silence: a server that accepts and never answers costs a timeout, not the run."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, found) -> None:
@@ -338,6 +397,7 @@ def _publish(outcome: MonitoringOutcome, assessment, model, settings: Settings) 
         lines += [
             "",
             f"Report: `{outcome.report_path or 'none'}`. Email sent: {outcome.alert_sent}. "
+            f"Delayed alerts sent: {outcome.delayed_alerts_sent}. "
             f"Training run triggered: {outcome.training_flow_run_id or 'no'}.",
         ]
     lines += [f"\n**Note:** {note}" for note in outcome.notes]
@@ -346,5 +406,4 @@ def _publish(outcome: MonitoringOutcome, assessment, model, settings: Settings) 
 
 
 if __name__ == "__main__":
-    quiet_tools()
-    monitor()
+    run_from_shell(monitor)

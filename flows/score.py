@@ -10,9 +10,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.command import run_from_shell
 from flows.layout import upgrade_layout_if_needed
+from flows.retries import unless_nothing_to_load
 from heart_batch.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
-from heart_batch.settings import Settings, quiet_tools
+from heart_batch.settings import Settings
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
 
@@ -25,6 +27,7 @@ class ScoringSummary:
     files: list = field(default_factory=list)
     settling: int = 0
     unsupported: list[str] = field(default_factory=list)
+    not_files: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """Files that ended with ``status``."""
@@ -35,27 +38,13 @@ class ScoringSummary:
         return sum(getattr(o.counts, attribute) for o in self.files if o.counts is not None)
 
 
-def _retry_unless_no_champion(_task, _task_run, state) -> bool:
-    # Heavy import, only needed on failure.
-    # pylint: disable=import-outside-toplevel
-    from heart_batch.registry import NoChampionError
-
-    try:
-        state.result()
-    except NoChampionError:
-        return False
-    except Exception:  # pylint: disable=broad-exception-caught
-        return True
-    return True
-
-
 @task
 def scan(settings: Settings) -> InboxScan:
     """Settled and still-settling CSV files in the input folder."""
     return scan_inbox(settings.input_dir, settings.settle_seconds)
 
 
-@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_unless_no_champion)
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=unless_nothing_to_load)
 def load_model(settings: Settings):
     """Load the champion once for the run; fails at once if there is none."""
     # Heavy imports only when there is work.
@@ -63,6 +52,16 @@ def load_model(settings: Settings):
     from heart_batch.intake import load_scoring_model
 
     return load_scoring_model(settings)
+
+
+@task(cache_policy=NO_CACHE)
+def refuse_link(path, settings: Settings):
+    """Quarantine a link found in the input folder (the link itself; what it points at is never
+    read)."""
+    # pylint: disable=import-outside-toplevel
+    from heart_batch.intake import open_intake, refuse_entry
+
+    return refuse_entry(path, open_intake(settings), "a symbolic link")
 
 
 @task(cache_policy=NO_CACHE)
@@ -131,10 +130,17 @@ def score(
     upgrade_layout_if_needed(settings)
     inbox = scan(settings)
     summary = ScoringSummary(
-        settling=len(inbox.settling), unsupported=[path.name for path in inbox.unsupported]
+        settling=len(inbox.settling),
+        unsupported=[path.name for path in inbox.unsupported],
+        not_files=[f"{entry.path.name} ({entry.kind})" for entry in inbox.not_files],
     )
     for name in summary.unsupported:
         logger.warning("%s: not scored: unsupported type, left where it is (%s)", name, ACCEPTED)
+    for name in summary.not_files:
+        logger.warning("%s: not scored: not a file, left where it is", name)
+    for link in inbox.links:
+        summary.files.append(refuse_link(link, settings))
+        logger.warning("%s", _describe(summary.files[-1]))
     for waiting in inbox.settling:
         logger.info("%s", _describe_settling(waiting, settings.settle_seconds))
     if not inbox.ready:
@@ -159,7 +165,9 @@ def score(
     )
     for outcome in _score_files(inbox.ready, settings, model):
         summary.files.append(outcome)
-        logger.info("%s", _describe(outcome))
+        (logger.info if outcome.status in ("scored", "duplicate") else logger.warning)(
+            "%s", _describe(outcome)
+        )
     _publish(summary, settings)
     failed = [o.source_name for o in summary.files if o.status == "failed"]
     if failed:
@@ -185,18 +193,25 @@ def _describe(outcome) -> str:
     if outcome.status == "scored":
         c = outcome.counts
         broken = f" ({c.broken} broken line(s))" if c.broken else ""
+        headers = f", {c.headers} repeated header(s) skipped" if c.headers else ""
         written = "" if outcome.dialect == "separated by ','" else f" [{outcome.dialect}]"
+        notes = "".join(f"; {note}" for note in outcome.notes)
         return (
             f"{outcome.source_name}{written}: {c.total} rows, {c.scored} scored, "
-            f"{c.rejected} rejected{broken}, {c.imputed} imputed "
-            f"-> predictions_{outcome.file_id}.parquet"
+            f"{c.rejected} rejected{broken}, {c.imputed} imputed{headers} "
+            f"-> predictions_{outcome.file_id}.parquet{notes}"
         )
     if outcome.status == "quarantined":
-        return f"{outcome.source_name}: quarantined ({outcome.problem.problem})"
+        return (
+            f"{outcome.source_name}: quarantined ({outcome.problem.problem}); report: "
+            f"{outcome.report}"
+        )
     if outcome.status == "duplicate":
         return f"{outcome.source_name}: content already scored as {outcome.file_id}, archived"
     if outcome.status == "busy":
         return f"{outcome.source_name}: being scored by another run, skipped"
+    if outcome.status == "changed":
+        return f"{outcome.source_name}: changed while it was read: {outcome.error}"
     return f"{outcome.source_name}: failed ({outcome.error}), left for the next run"
 
 
@@ -212,6 +227,7 @@ def _table_row(outcome) -> str:
 def _publish(summary: ScoringSummary, settings: Settings) -> None:
     rows = [_table_row(outcome) for outcome in summary.files]
     rows += [f"| {name} | not scored: unsupported type | | | | |" for name in summary.unsupported]
+    rows += [f"| {name} | not scored: not a file | | | | |" for name in summary.not_files]
     table = "\n".join(rows)
     markdown = (
         f"# Scoring run\n\nModel version: **{summary.model_version or '-'}**. "
@@ -228,5 +244,4 @@ def _publish(summary: ScoringSummary, settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    quiet_tools()
-    score()
+    run_from_shell(score)

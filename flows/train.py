@@ -6,13 +6,14 @@ from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.command import run_from_shell
 from heart_batch.bands import BandTargets
 from heart_batch.data import TrainingData, load_current_training_data
 from heart_batch.evaluation import CvPlan
 from heart_batch.model import MODEL_FAMILIES
 from heart_batch.promotion import Tolerances, decision_table
 from heart_batch.registry import register_candidate
-from heart_batch.settings import Settings, quiet_tools
+from heart_batch.settings import Settings
 from heart_batch.tracking import configure_tracking, git_commit
 from heart_batch.training import (
     Candidate,
@@ -168,5 +169,4 @@ def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) 
 
 
 if __name__ == "__main__":
-    quiet_tools()
-    train()
+    run_from_shell(train)

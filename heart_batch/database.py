@@ -23,8 +23,10 @@ def open_database(database_url: str) -> Engine:
 
 
 def connect_database(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite waits up to 30 s for a concurrent run's lock."""
-    connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
+    """An engine for ``database_url``; SQLite waits up to 30 s for a concurrent run's lock
+    (``?timeout=<seconds>`` in the URL says otherwise)."""
+    sqlite = database_url.startswith("sqlite")
+    connect_args = {"timeout": 30} if sqlite and "timeout=" not in database_url else {}
     return create_engine(database_url, connect_args=connect_args)
 
 

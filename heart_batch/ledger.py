@@ -6,6 +6,7 @@ both hold it. A claim is stale when its process is gone (same host) or its lease
 (other hosts).
 """
 
+import json
 import os
 import socket
 import uuid
@@ -51,7 +52,22 @@ SCORED_FILES = Table(
     Column("predictions_path", Text),
     Column("rejected_path", Text),
     Column("error", Text),
+    Column("repeated_headers", Integer),
 )
+
+FILE_FAILURES = Table(
+    "file_failures",
+    METADATA,
+    Column("file_key", String(400), primary_key=True),
+    Column("source_name", String(300), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", DateTime(timezone=True), nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("history", Text, nullable=False),
+)
+"""Failures of a file, by ``file_key``: its content hash, or its name, size and time when it
+cannot be read. A file that failed ``HEART_MAX_FILE_ATTEMPTS`` times is quarantined."""
+HISTORY_LIMIT = 20
 
 
 class Status(str, Enum):
@@ -61,6 +77,8 @@ class Status(str, Enum):
     SCORED = "scored"
     QUARANTINED = "quarantined"
     FAILED = "failed"
+    CHANGED = "changed"
+    """The file changed while it was read; its next version is a new content."""
 
 
 class ClaimOutcome(str, Enum):
@@ -75,7 +93,8 @@ class ClaimOutcome(str, Enum):
 class ScoredCounts:
     """Row counts of a scored file; ``total == scored + rejected`` always.
 
-    ``broken`` counts the rejected rows that were lines with the wrong number of fields.
+    ``broken`` counts the rejected rows that were lines that could not be read as rows of the
+    header; ``headers`` the repeated header lines skipped (not rows: no patient is in them).
     """
 
     total: int
@@ -83,6 +102,15 @@ class ScoredCounts:
     rejected: int
     imputed: int
     broken: int = 0
+    headers: int = 0
+
+
+@dataclass(frozen=True)
+class FailureHistory:
+    """How often a file failed, and the last ``HISTORY_LIMIT`` failures: ``{"at", "error"}``."""
+
+    attempts: int
+    failures: list[dict]
 
 
 def new_claimant() -> str:
@@ -182,6 +210,7 @@ class Ledger:
             rows_scored=counts.scored,
             rows_rejected=counts.rejected,
             rows_imputed=counts.imputed,
+            repeated_headers=counts.headers,
             model_name=model[0],
             model_version=model[1],
             predictions_path=paths[0],
@@ -195,6 +224,45 @@ class Ledger:
     def mark_failed(self, content_hash: str, claimant: str, error: str) -> None:
         """Release a claim after an unexpected error, so that a later run tries again."""
         self._finish(content_hash, claimant, status=Status.FAILED, error=error)
+
+    def mark_changed(self, content_hash: str, claimant: str, change: str) -> None:
+        """Release a claim on a content that changed while it was read (nothing was kept)."""
+        self._finish(content_hash, claimant, status=Status.CHANGED, error=change)
+
+    def record_failure(self, file_key: str, source_name: str, error: str) -> "FailureHistory":
+        """Add a failure to a file's history; return it."""
+        now = _utcnow()
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(FILE_FAILURES).where(FILE_FAILURES.c.file_key == file_key)
+            ).first()
+            history = json.loads(row.history) if row else []
+            history = [*history, {"at": now.isoformat(), "error": error}][-HISTORY_LIMIT:]
+            values = {"history": json.dumps(history), "last_failed_at": now}
+            if row is None:
+                connection.execute(
+                    insert(FILE_FAILURES).values(
+                        file_key=file_key,
+                        source_name=source_name,
+                        attempts=1,
+                        first_failed_at=now,
+                        **values,
+                    )
+                )
+                attempts = 1
+            else:
+                attempts = row.attempts + 1
+                connection.execute(
+                    update(FILE_FAILURES)
+                    .where(FILE_FAILURES.c.file_key == file_key)
+                    .values(attempts=attempts, **values)
+                )
+        return FailureHistory(attempts, history)
+
+    def forget_failures(self, file_key: str) -> None:
+        """A file that finally got through (or was quarantined) starts a clean history."""
+        with self.engine.begin() as connection:
+            connection.execute(FILE_FAILURES.delete().where(FILE_FAILURES.c.file_key == file_key))
 
     def _finish(self, content_hash: str, claimant: str, status: Status, **values) -> None:
         with self.engine.begin() as connection:

@@ -3,6 +3,7 @@
 "How has drift evolved this month?" is one query (see README, "Monitoring").
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -59,6 +60,9 @@ MONITORING_RUNS = Table(
     Column("training_flow_run_id", String(64)),
     Column("training_triggered_at", DateTime(timezone=True)),
     Column("training_note", Text),
+    Column("alert_subject", Text),
+    Column("alert_body", Text),
+    Column("alert_attempts", Integer),
 )
 
 MONITORING_METRICS = Table(
@@ -75,6 +79,18 @@ MONITORING_METRICS = Table(
     Column("interval_low", Float),
     Column("interval_high", Float),
 )
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    """An alert a monitoring run could not send: sent again by the next run."""
+
+    run_id: int
+    window_key: str
+    message: tuple[str, str]
+    """Subject and HTML body."""
+    first_tried: datetime
+    attempts: int
 
 
 class MonitorStore:
@@ -161,8 +177,62 @@ class MonitorStore:
             return connection.execute(query).scalar() > 0
 
     def record_alert(self, run_id: int, sent: bool, error: str | None = None) -> None:
-        """Whether the alert of a run was sent, and why not."""
+        """Whether the alert of a run was sent, and why not (nothing to send again)."""
         self._update(run_id, alert_sent=sent, alert_error=error)
+
+    def keep_alert(self, run_id: int, message: tuple[str, str]) -> None:
+        """Keep a run's alert before it is sent: if the run dies while sending, the next run
+        finds it pending and sends it."""
+        self._update(run_id, alert_subject=message[0], alert_body=message[1])
+
+    def record_attempt(
+        self, run_id: int, message: tuple[str, str], sent: bool, error: str | None = None
+    ) -> None:
+        """An attempt to send a run's alert; one not sent is kept (subject and body, aggregates
+        only) for the next run to send again (``pending_alerts``)."""
+        with self.engine.begin() as connection:
+            attempts = connection.execute(
+                select(MONITORING_RUNS.c.alert_attempts).where(MONITORING_RUNS.c.id == run_id)
+            ).scalar()
+            connection.execute(
+                update(MONITORING_RUNS)
+                .where(MONITORING_RUNS.c.id == run_id)
+                .values(
+                    alert_sent=sent,
+                    alert_error=error,
+                    alert_subject=message[0],
+                    alert_body=message[1],
+                    alert_attempts=(attempts or 0) + 1,
+                )
+            )
+
+    def pending_alerts(self) -> list[PendingAlert]:
+        """Alerts that could not be sent yet, oldest first, except those of a window whose
+        alert went out since."""
+        query = (
+            select(MONITORING_RUNS)
+            .where(
+                MONITORING_RUNS.c.alert_sent.is_(False),
+                MONITORING_RUNS.c.alert_subject.is_not(None),
+            )
+            .order_by(MONITORING_RUNS.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        pending = []
+        for row in rows:
+            if row.window_key and self.alert_sent_for(row.window_key):
+                continue
+            pending.append(
+                PendingAlert(
+                    row.id,
+                    row.window_key or "",
+                    (row.alert_subject, row.alert_body),
+                    as_utc(row.created_at),
+                    row.alert_attempts or 0,
+                )
+            )
+        return pending
 
     def last_training_trigger(self) -> datetime | None:
         """When monitoring last started a training run."""

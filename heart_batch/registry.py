@@ -33,6 +33,15 @@ class NoReferenceError(RuntimeError):
     """The champion's training run has no reference data to monitor against."""
 
 
+class ModelLoadError(RuntimeError):
+    """The champion's artifacts are missing or unreadable; the message names the version."""
+
+
+REFERENCE_TAG = "reference"
+"""Tag of a training run that logged its reference data (``REFERENCE_ARTIFACT``). Runs of releases
+before the tag carry ``data_sources``: they were trained by heart-batch too."""
+
+
 @dataclass(frozen=True)
 class Champion:
     """The model the rest of the system uses, loaded from ``models:/<name>@champion``."""
@@ -89,27 +98,44 @@ def load_champion(client: MlflowClient, name: str) -> Champion:
         NoChampionError: No version of ``name`` has the champion alias yet.
     """
     version = require_champion(client, name)
-    model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+    uri = f"models:/{name}@{CHAMPION}"
+    try:
+        model = mlflow.sklearn.load_model(uri)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # A deleted file, a corrupt archive, a store that does not answer: name the version.
+        raise ModelLoadError(
+            f"Cannot load {name} v{version.version} ({uri}, run {version.run_id}) from "
+            f"{without_password(client.tracking_uri)}: {_short(error)}. Restore its artifacts, "
+            "or retrain (`make train`) and promote a new champion."
+        ) from error
     return Champion(name=name, version=str(version.version), run_id=version.run_id, model=model)
 
 
-def load_reference(version: ModelVersion | Champion) -> pd.DataFrame:
-    """The reference rows logged with a model version.
-
-    Features, label, ``risk`` (the model's own prediction, as in production) and ``oof_risk`` (the
-    out-of-fold risk of cross-validation).
+def load_reference(version: ModelVersion | Champion) -> pd.DataFrame | None:
+    """The reference rows logged with a model version: features, label, ``risk`` (the model's
+    own prediction, as in production) and ``oof_risk`` (the out-of-fold risk of
+    cross-validation). None for a version not trained by heart-batch (registered by hand).
 
     Raises:
-        NoReferenceError: The version's run has no reference artifact.
+        NoReferenceError: The version was trained by heart-batch but its reference data is
+            missing or unreadable.
     """
     uri = f"runs:/{version.run_id}/{REFERENCE_ARTIFACT}"
     try:
         return pd.read_parquet(mlflow.artifacts.download_artifacts(uri))
-    except (MlflowException, OSError) as error:
+    except (MlflowException, OSError, ValueError) as error:
+        tags = MlflowClient().get_run(version.run_id).data.tags
+        if REFERENCE_TAG not in tags and "data_sources" not in tags:
+            return None
         raise NoReferenceError(
-            f"Model version {version.version} has no reference data at {uri}: it was not trained "
-            "by heart-batch's train flow. Retrain (`make train`) to give the champion one."
+            f"The reference data of model version {version.version} ({uri}) is missing or "
+            f"unreadable: {_short(error)}. Its risk bands and reasons, and monitoring, need it: "
+            "restore the artifact, or retrain (`make train`) and promote a new champion."
         ) from error
+
+
+def _short(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
 def load_bands(run_id: str, reference: pd.DataFrame, targets: BandTargets) -> RiskBands | None:
@@ -159,9 +185,14 @@ def load_champion_reference(
 
     Raises:
         NoChampionError: No champion yet.
-        NoReferenceError: The champion has no reference data.
+        NoReferenceError: The champion has no reference data, or lost it.
     """
     version = require_champion(client, name)
     reference = load_reference(version)
+    if reference is None:
+        raise NoReferenceError(
+            f"Model version {version.version} of {name} has no reference data: it was not "
+            "trained by heart-batch's train flow. Retrain (`make train`) to give the champion one."
+        )
     bands = load_bands(version.run_id, reference, targets)
     return ChampionReference(name, str(version.version), with_bands(reference, bands), bands)

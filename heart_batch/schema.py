@@ -14,8 +14,9 @@ import pandas as pd
 LABEL = "output"
 """Dataset label: 1 = no disease (< 50 % narrowing), 0 = disease. Note the inverted direction."""
 
-MISSING_MARKERS = ("", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-"""Cell texts that mean "not recorded" in hospital exports."""
+MISSING_MARKERS = ("", "?", "-", "--", ".", "na", "n/a", "#n/a", "nan", "null", "none")
+"""Cell texts that mean "not recorded" in hospital exports, in any case and with spaces around
+them: read as missing (and imputed), never as "not a number"."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def to_numbers(values) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(values), bool)
     text = values.astype("string").str.strip()
-    empty = (text.isna() | text.isin(MISSING_MARKERS)).to_numpy()
+    empty = (text.isna() | text.str.lower().isin(MISSING_MARKERS)).to_numpy()
     numbers = pd.to_numeric(text.mask(empty), errors="coerce").to_numpy(np.float64, na_value=np.nan)
     return numbers, np.isnan(numbers) & ~empty
 

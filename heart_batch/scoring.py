@@ -21,11 +21,26 @@ import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
 from heart_batch.bands import BAND_NAMES, RiskBands
-from heart_batch.dialect import Dialect, FileRejectedError, detect_dialect, header_problem
+from heart_batch.dialect import (
+    Dialect,
+    FileRejectedError,
+    detect_dialect,
+    header_problem,
+    open_text,
+)
+from heart_batch.export import CorruptCompressionError, DecompressedTooLargeError, Export
 from heart_batch.fast_risk import RiskFunction, compile_risk
 from heart_batch.layout import REJECTED_FOLDER
 from heart_batch.ledger import ScoredCounts
-from heart_batch.reader import BrokenLine, FastReadError, RawBatch, fast_batches, tolerant_batches
+from heart_batch.reader import (
+    BrokenLine,
+    FastReadError,
+    HeaderFollower,
+    OtherHeaderError,
+    RawBatch,
+    fast_batches,
+    tolerant_batches,
+)
 from heart_batch.reasons import REASON_TYPE, Explainer, top_reasons
 from heart_batch.schema import (
     FEATURE_NAMES,
@@ -91,12 +106,14 @@ class ScoringModel:
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """How to score: the row-level missing-value limit and the batching."""
+    """How to score: the row-level missing-value limit, the batching and the reading limits."""
 
     max_missing: int = 4
     threads: int = 2
     batch_bytes: int = 2 << 20
     max_broken_share: float = 0.5
+    max_line_bytes: int = 64 << 20
+    max_decompressed_bytes: int = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,8 @@ class ScoredFile:
     predictions_path: Path
     rejected_path: Path | None
     dialect: Dialect
+    notes: list[str] = field(default_factory=list)
+    """What a person should know about how it was read (repeated headers, an encoding)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +134,17 @@ class _ScoredBatch:
     rejected: pa.Table | None
     imputed: int
     broken: list[BrokenLine]
+    headers: list[str]
+    notes: list[str]
+
+
+@dataclass
+class _Written:
+    """What the writer saw: counts, the first broken lines, the notes of the reader."""
+
+    counts: ScoredCounts
+    first_broken: list[BrokenLine]
+    notes: list[str]
 
 
 def output_paths(output_dir: Path, file_id: str) -> tuple[Path, Path]:
@@ -126,22 +156,26 @@ def output_paths(output_dir: Path, file_id: str) -> tuple[Path, Path]:
 
 
 def score_file(
-    source: Path,
+    export: Export,
+    content_hash: str,
     file_id: str,
     output_dir: Path,
     model: ScoringModel,
     options: ScoringOptions,
 ) -> ScoredFile:
-    """Score every row of ``source`` or reject it with a reason; outputs appear only when complete.
+    """Score every row of ``export`` or reject it with a reason; outputs appear only when complete.
 
-    A clean file is streamed by the fast reader. A file with broken lines (the wrong number of
-    fields) is read again by the tolerant reader, which rejects each such line and scores the rest.
+    A clean file is streamed by the fast reader. A file with broken lines is read again by the
+    tolerant reader, which rejects each such line and scores the rest. The outputs are kept only
+    if what was read is the version whose hash is ``content_hash``.
 
     Raises:
-        FileRejectedError: The file is not a table with the contract's columns, or more than
-            ``options.max_broken_share`` of its lines are broken.
+        FileRejectedError: The file is not a table with the contract's columns, more than
+            ``options.max_broken_share`` of its lines are broken, its compressed data is cut off
+            or unpacks beyond the limit, or it repeats its header with other columns.
+        ExportChangedError: The file changed while it was read (nothing is kept).
     """
-    dialect = detect_dialect(source)
+    dialect = detect_dialect(export, options.max_decompressed_bytes)
     output_dir.mkdir(parents=True, exist_ok=True)
     predictions_path, rejected_path = output_paths(output_dir, file_id)
     _remove_temporaries(output_dir, file_id)
@@ -150,18 +184,28 @@ def score_file(
         output_dir / f".{predictions_path.name}{suffix}",
         rejected_path.parent / f".{rejected_path.name}{suffix}",
     )
-    score_batch = _batch_scorer(source.name, dialect, model, options.max_missing)
+    score_batch = _batch_scorer(export.path.name, dialect, model, options.max_missing)
 
-    def write(batches: Iterator[RawBatch]) -> tuple[ScoredCounts, list[BrokenLine]]:
-        return _write_outputs(_scored_batches(batches, score_batch, options), *temporaries)
+    def read(tolerant: bool) -> _Written:
+        text = open_text(export, dialect.encoding, options.max_decompressed_bytes)
+        if tolerant:
+            batches = tolerant_batches(text.stream, dialect, options.max_line_bytes)
+        else:
+            # A row longer than a batch stops the fast reader: none beyond the line limit passes.
+            batch_bytes = min(options.batch_bytes, options.max_line_bytes)
+            batches = fast_batches(text.stream, dialect, batch_bytes)
+        rows = HeaderFollower(dialect.columns).follow(batches)
+        written = _write_outputs(_scored_batches(rows, score_batch, options), *temporaries)
+        export.verify(text.raw, content_hash)
+        return written
 
     try:
         try:
-            counts, broken = write(fast_batches(source, dialect, options.batch_bytes))
-        except FastReadError:
-            counts, broken = write(tolerant_batches(source, dialect))
-        _refuse_if_mostly_broken(counts, broken, options.max_broken_share, dialect)
-        if counts.rejected:
+            written = _read_or_refuse(read, tolerant=False, options=options)
+        except (FastReadError, OtherHeaderError):  # the tolerant reader names the line
+            written = _read_or_refuse(read, tolerant=True, options=options)
+        _refuse_if_mostly_broken(written, options.max_broken_share, dialect)
+        if written.counts.rejected:
             os.replace(temporaries[1], rejected_path)
         else:
             rejected_path.unlink(missing_ok=True)
@@ -169,21 +213,50 @@ def score_file(
     finally:
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
-    return ScoredFile(counts, predictions_path, rejected_path if counts.rejected else None, dialect)
+    counts = written.counts
+    rejected = rejected_path if counts.rejected else None
+    return ScoredFile(counts, predictions_path, rejected, dialect, written.notes)
 
 
-def _refuse_if_mostly_broken(
-    counts: ScoredCounts, broken: list[BrokenLine], max_share: float, dialect: Dialect
-) -> None:
+def _read_or_refuse(read, tolerant: bool, options: ScoringOptions) -> _Written:
+    """``read(tolerant)``; a problem of the file as a whole becomes a ``FileRejectedError``."""
+    try:
+        return read(tolerant)
+    except CorruptCompressionError as error:
+        raise FileRejectedError(header_problem(f"unreadable file: {error}")) from error
+    except DecompressedTooLargeError as error:
+        raise FileRejectedError(
+            header_problem(
+                f"too large: the compressed file {error} (HEART_MAX_DECOMPRESSED_BYTES, "
+                f"{options.max_decompressed_bytes:,}); not read further",
+                "a compressed export this large is more likely a corrupt or hostile file than "
+                "patients; raise the limit if it is genuine",
+            )
+        ) from error
+    except OtherHeaderError as error:
+        if not tolerant:
+            raise
+        raise FileRejectedError(
+            header_problem(
+                f"{error.where} repeats the header with other columns: read as one file, the "
+                "rows after it would be misread",
+                "split the file where the second header starts and drop each part in again",
+                found=error.columns,
+            )
+        ) from error
+
+
+def _refuse_if_mostly_broken(written: _Written, max_share: float, dialect: Dialect) -> None:
     """Quarantine a file whose broken lines are more than ``max_share`` of its rows, or all."""
+    counts = written.counts
     mostly_broken = counts.broken > max_share * counts.total or counts.broken == counts.total
     if not counts.broken or not mostly_broken:
         return
-    first = "; ".join(line.reason for line in broken)
+    first = "; ".join(line.reason for line in written.first_broken)
     raise FileRejectedError(
         header_problem(
-            f"too many broken lines: {counts.broken} of {counts.total} rows have the wrong "
-            f"number of fields (at most {max_share:g} allowed, HEART_MAX_BROKEN_LINE_SHARE)",
+            f"too many broken lines: {counts.broken} of {counts.total} rows cannot be read as "
+            f"rows of the header (at most {max_share:g} allowed, HEART_MAX_BROKEN_LINE_SHARE)",
             f"{dialect.describe()}; first broken lines: {first}",
             found=dialect.columns,
         )
@@ -235,10 +308,11 @@ class _RowGroupWriter:
 
 def _write_outputs(
     scored: Iterator[_ScoredBatch], predictions_tmp: Path, rejected_tmp: Path
-) -> tuple[ScoredCounts, list[BrokenLine]]:
-    """Write the batches; return the counts and the first broken lines (at most five)."""
-    counts = {"scored": 0, "rejected": 0, "imputed": 0, "broken": 0}
+) -> _Written:
+    """Write the batches; return the counts, the first broken lines (at most five) and notes."""
+    counts = {"scored": 0, "rejected": 0, "imputed": 0, "broken": 0, "headers": 0}
     first_broken: list[BrokenLine] = []
+    notes: list[str] = []
     predictions = _RowGroupWriter(predictions_tmp, PREDICTION_SCHEMA)
     rejected = None
     try:
@@ -247,7 +321,9 @@ def _write_outputs(
             counts["scored"] += batch.predictions.num_rows
             counts["imputed"] += batch.imputed
             counts["broken"] += len(batch.broken)
+            counts["headers"] += len(batch.headers)
             first_broken += batch.broken[: 5 - len(first_broken)]
+            notes += batch.notes
             if batch.rejected is not None:
                 if rejected is None:
                     rejected_tmp.parent.mkdir(exist_ok=True)
@@ -258,7 +334,8 @@ def _write_outputs(
         predictions.close()
         if rejected is not None:
             rejected.close()
-    return ScoredCounts(total=counts["scored"] + counts["rejected"], **counts), first_broken
+    total = counts["scored"] + counts["rejected"]
+    return _Written(ScoredCounts(total=total, **counts), first_broken, notes)
 
 
 def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_missing: int):
@@ -300,6 +377,8 @@ def _batch_scorer(source_name: str, dialect: Dialect, model: ScoringModel, max_m
             rejected=_rejected_table(raw, source_name, rows, rejected_schema),
             imputed=int(np.count_nonzero(rows.missing_masks)),
             broken=raw.broken,
+            headers=raw.headers,
+            notes=raw.notes,
         )
 
     return score_batch

@@ -130,6 +130,24 @@ class Settings(BaseSettings):
         description="A file whose lines with the wrong number of fields are more than this share "
         "of its rows is quarantined; below it, each such line is a rejected row.",
     )
+    max_line_bytes: int = Field(
+        64 << 20,
+        ge=1 << 10,
+        description="Longest line (or quoted value over several lines) read from an export; a "
+        "longer one is a rejected row, never held in memory whole.",
+    )
+    max_decompressed_bytes: int = Field(
+        2 << 30,
+        ge=1 << 20,
+        description="Most bytes a compressed export may unpack to; beyond it the file is "
+        "quarantined (a gzip bomb costs a few seconds, never the machine's memory).",
+    )
+    max_file_attempts: int = Field(
+        3,
+        ge=1,
+        description="A file that fails this many runs in a row (unreadable, or crashing the "
+        "scorer) is quarantined with its history.",
+    )
     claim_lease_seconds: float = Field(
         3600.0, gt=0, description="After this long a claim by a process on another host is stale."
     )
@@ -251,6 +269,18 @@ class Settings(BaseSettings):
     smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
     smtp_password: SecretStr = Field(
         SecretStr(""), description="SMTP password (an app password for Gmail); never in git."
+    )
+    smtp_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the SMTP server to connect or answer; an alert not sent "
+        "is kept and sent by the next monitor run.",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Host names and addresses other machines use to reach `make up`'s MLflow "
+        "server when it listens beyond 127.0.0.1 (comma-separated; empty: this machine's name, "
+        "its full name and the addresses of its network interfaces).",
     )
 
     @model_validator(mode="after")

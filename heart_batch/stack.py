@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from heart_batch.inbox import write_private_text
 from heart_batch.layout import upgrade_outputs
 from heart_batch.postgres import as_user, ensure_databases, store_url, stored_secret
 from heart_batch.settings import PROJECT_ROOT, QUIET_TOOLS, Settings
@@ -50,6 +52,8 @@ STOP_ORDER = (
     "postgres",
 )
 POSTGRES = "postgres"
+PREFECT_USER = "heart"
+PRIVATE_FOLDER = 0o700
 
 
 class StackError(RuntimeError):
@@ -83,6 +87,18 @@ class Stack:
         self.pid_dir = settings.stack_dir / "pids"
         self.log_dir = settings.stack_dir / "logs"
         self.mail_dir = settings.stack_dir / "mail"
+        self.prefect_password_file = settings.stack_dir / "secrets" / "prefect-password"
+        self.shell_file = settings.stack_dir / "env"
+
+    @property
+    def prefect_auth(self) -> str:
+        """``user:password`` the Prefect server requires: ``HEART_PREFECT_AUTH``, or else the one
+        ``up`` generated (``secrets/prefect-password``, mode 0600). On one machine too: the API
+        holds the email block's SMTP password, and any local user could read an open one."""
+        given = self.settings.prefect_auth.get_secret_value()
+        if given or not self.prefect_password_file.exists():
+            return given
+        return f"{PREFECT_USER}:{self.prefect_password_file.read_text().strip()}"
 
     @property
     def prefect_api_url(self) -> str:
@@ -115,7 +131,7 @@ class Stack:
                 f"{self.prefect_api_url}/health",
                 prefect_ui,
                 env=self._prefect_server_secrets(),
-                credentials=settings.prefect_auth.get_secret_value() or None,
+                credentials=self.prefect_auth or None,
             ),
             Service(
                 "evidently-ui",
@@ -141,6 +157,11 @@ class Stack:
             )
             if settings.mlflow_password.get_secret_value():
                 tracking_server = self._with_basic_auth(tracking_server)
+            if settings.exposed:
+                hosts = ",".join(self.mlflow_allowed_hosts())
+                tracking_server = replace(
+                    tracking_server, command=tracking_server.command + ["--allowed-hosts", hosts]
+                )
             services.insert(1, tracking_server)
         if settings.dask_workers:
             services += self.dask_cluster()
@@ -168,8 +189,8 @@ class Stack:
             private["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = store_url(
                 settings.postgres_server_url, settings.prefect_database, driver="asyncpg"
             )
-        if settings.prefect_auth.get_secret_value():
-            private["PREFECT_SERVER_API_AUTH_STRING"] = settings.prefect_auth.get_secret_value()
+        if self.prefect_auth:
+            private["PREFECT_SERVER_API_AUTH_STRING"] = self.prefect_auth
         return private
 
     def _with_basic_auth(self, tracking_server: Service) -> Service:
@@ -178,7 +199,8 @@ class Stack:
         password and the session key from the environment only."""
         settings = self.settings
         folder = settings.stack_dir / "mlflow-auth"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        folder.chmod(PRIVATE_FOLDER)  # its users' password hashes are nobody else's
         users = (
             store_url(settings.postgres_server_url, settings.mlflow_users_database)
             if settings.postgres_server_url
@@ -203,6 +225,25 @@ class Stack:
             },
             credentials=f"{settings.mlflow_username}:{password}",
         )
+
+    def mlflow_allowed_hosts(self) -> list[str]:
+        """The Host headers the MLflow server accepts when it listens beyond 127.0.0.1 (its
+        defence against DNS rebinding): ``HEART_ALLOWED_HOSTS``, or this machine's names and
+        interface addresses; localhost always; each with and without the port."""
+        settings = self.settings
+        names = [name.strip() for name in settings.allowed_hosts.split(",") if name.strip()]
+        if not names:
+            names = [socket.gethostname(), socket.getfqdn()] + [
+                address.address.split("%")[0]
+                for addresses in psutil.net_if_addrs().values()
+                for address in addresses
+                if address.family in (socket.AF_INET, socket.AF_INET6)
+            ]
+        if not settings.bind_host.startswith(("0.0.0.0", "::")):
+            names.append(settings.bind_host)
+        names = ["localhost", "127.0.0.1", *names]
+        bracketed = [f"[{name}]" if ":" in name else name for name in dict.fromkeys(names)]
+        return [form for name in bracketed for form in (name, f"{name}:{settings.mlflow_port}")]
 
     def dask_cluster(self) -> list[Service]:
         """A local Dask scheduler and ``HEART_DASK_WORKERS`` worker processes of one thread each
@@ -268,8 +309,8 @@ class Stack:
     def _client_credentials(self) -> dict[str, str]:
         """What every client sends to servers that require credentials."""
         settings, credentials = self.settings, {}
-        if settings.prefect_auth.get_secret_value():
-            credentials["PREFECT_API_AUTH_STRING"] = settings.prefect_auth.get_secret_value()
+        if self.prefect_auth:
+            credentials["PREFECT_API_AUTH_STRING"] = self.prefect_auth
         if settings.mlflow_password.get_secret_value():
             credentials["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_username
             credentials["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_password.get_secret_value()
@@ -297,6 +338,7 @@ class Stack:
 
     def up(self) -> list[str]:
         """Start what is not running, provision the Prefect server, and say where the UIs are."""
+        self._prepare_private_state()
         for folder in (self.pid_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         report = [f"Outputs layout upgraded: {move}" for move in upgrade_outputs(self.settings)]
@@ -311,6 +353,7 @@ class Stack:
                 report.append(self._ensure_running(service, started))
                 if service.name == POSTGRES:
                     report.append(self._create_databases())
+            self._tighten_mlflow_users()
             report += self._provision()
             report += [self._ensure_running(worker, started) for worker in self.workers()]
         except BaseException:
@@ -318,6 +361,21 @@ class Stack:
                 self._stop(name)
             raise
         return report + self._addresses()
+
+    def _prepare_private_state(self) -> None:
+        """The state folder, readable by its owner only (it holds the servers' databases, the
+        secrets and the mail), and the Prefect server's password when none is given."""
+        stack_dir = self.settings.stack_dir
+        stack_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        stack_dir.chmod(PRIVATE_FOLDER)
+        if not self.settings.prefect_auth.get_secret_value():
+            stored_secret(self.prefect_password_file)
+
+    def _tighten_mlflow_users(self) -> None:
+        """MLflow's users database (password hashes), made by the server: its owner's only."""
+        users = self.settings.stack_dir / "mlflow-auth" / "users.db"
+        if users.exists():
+            users.chmod(0o600)
 
     def down(self) -> list[str]:
         """Stop every process a pid file names: the workers first, PostgreSQL last."""
@@ -486,9 +544,21 @@ class Stack:
         if self.uses_mail_sink:
             lines.append(f"{'alert emails':15} saved as files in {self.mail_dir / 'new'}")
         lines.append(f"{'logs, pid files':15} {self.settings.stack_dir}")
-        lines += ["", "Talk to the Prefect server from your shell with:"]
-        lines.append(f"  export PREFECT_API_URL={self.prefect_api_url}")
+        self._write_shell_file()
+        lines += ["", "Talk to the Prefect server from your shell (its address and password) with:"]
+        lines.append(f"  source {self.shell_file}")
         return lines
+
+    def _write_shell_file(self) -> None:
+        """``env``, for ``source``: the Prefect server's address and credentials, the project's
+        ``prefect`` command. Mode 0600: it holds the password."""
+        lines = [
+            "# heart-batch: the stack `make up` started. Use: source .state/env",
+            f"export PREFECT_API_URL={self.prefect_api_url}",
+            f"export PREFECT_API_AUTH_STRING={shlex.quote(self.prefect_auth)}",
+            f'export PATH="{BIN}:$PATH"',
+        ]
+        write_private_text(self.shell_file, "\n".join(lines), mode=0o600)
 
     def _process(self, name: str) -> psutil.Process | None:
         """The live process a pid file names, or None (a stale pid file is removed)."""

@@ -34,6 +34,8 @@ from heart_batch.registry import (
     BANDS_ARTIFACT,
     OUT_OF_FOLD_RISK,
     REFERENCE_ARTIFACT,
+    REFERENCE_TAG,
+    NoReferenceError,
     champion_version,
     load_champion,
     load_reference,
@@ -86,10 +88,16 @@ def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
     if version is None:
         return None
     tags = client.get_run(version.run_id).data.tags
+    reference = load_reference(version)
+    if reference is None:
+        raise NoReferenceError(
+            f"The champion v{version.version} has no reference data (it was registered by "
+            "hand): the promotion gate cannot judge it. Register a model trained by heart-batch."
+        )
     return Incumbent(
         version=str(version.version),
         model=load_champion(client, name).model,
-        reference=load_reference(version),
+        reference=reference,
         data_checksums={
             key.removeprefix(_CHECKSUM_TAG): value
             for key, value in tags.items()
@@ -273,3 +281,4 @@ def _log_reference(reference) -> None:
         path = Path(folder) / Path(REFERENCE_ARTIFACT).name
         reference.to_parquet(path, index=False)
         mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+    mlflow.set_tag(REFERENCE_TAG, REFERENCE_ARTIFACT)

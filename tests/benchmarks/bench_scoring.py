@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +28,15 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from heart_batch.data import load_training_data
-from heart_batch.dialect import detect_dialect
+from heart_batch.dialect import detect_dialect, open_text
+from heart_batch.export import Export
 from heart_batch.intake import load_scoring_model, scoring_options
 from heart_batch.model import build_pipeline
 from heart_batch.reader import fast_batches, tolerant_batches
 from heart_batch.reasons import compile_explainer, top_reasons
 from heart_batch.fast_risk import numpy_preprocessing
 from heart_batch.schema import FEATURE_NAMES, ValidatedRows, validate_rows
+from heart_batch.dialect import FileRejectedError
 from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings, quiet_tools
 
@@ -63,6 +66,40 @@ def with_broken_line(source: Path, target: Path) -> Path:
         last_line = content.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         target.write_bytes(content + last_line + b",surplus\n")
     return target
+
+
+def with_huge_field(source: Path, target: Path, field_bytes: int = 10 << 20) -> Path:
+    """``source`` with a notes column, one row's notes ``field_bytes`` long (a pasted letter),
+    and one broken line at its end."""
+    if not target.exists():
+        lines = source.read_bytes().rstrip(b"\n").split(b"\n")
+        middle = len(lines) // 2
+        notes = [b",notes"] + [b","] * (len(lines) - 1)
+        notes[middle] = b"," + b"x" * field_bytes
+        body = b"\n".join(line + note for line, note in zip(lines, notes))
+        target.write_bytes(body + b"\n" + lines[-1] + b",,surplus\n")
+    return target
+
+
+def gzip_bomb(target: Path, unpacked: int = 3 << 30) -> Path:
+    """A header, then one line of ``unpacked`` bytes of digits, gzip-compressed (a few MB)."""
+    if not target.exists():
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        piece = b"9" * (1 << 24)
+        with target.open("wb") as stream:
+            stream.write(compressor.compress(b"age,sex,cp,trtbps,chol,fbs,restecg,thalachh,"))
+            stream.write(compressor.compress(b"exng,oldpeak,slp,caa,thall\n"))
+            for _ in range(unpacked // len(piece)):
+                stream.write(compressor.compress(piece))
+            stream.write(compressor.flush())
+    return target
+
+
+def score_path(source: Path, file_id: str, output_dir: Path, model, options) -> object:
+    """``score_file`` of a path, as intake calls it (the claim's hash taken before, untimed
+    by the callers that time only the scoring)."""
+    with Export(source) as export:
+        return score_file(export, export.checksum(), file_id, output_dir, model, options)
 
 
 def reader_seconds(batches) -> float:
@@ -119,6 +156,12 @@ def _validated_rows(source: Path) -> ValidatedRows:
 
 def peak_rss_mb(source: Path, workdir: Path) -> float:
     """Peak RSS of a fresh process that loads the champion and scores ``source``."""
+    return scored_in_a_fresh_process(source, workdir)["peak_rss_mb"]
+
+
+def scored_in_a_fresh_process(source: Path, workdir: Path) -> dict:
+    """Peak RSS, outcome and scoring seconds of a fresh process that loads the champion and
+    scores ``source``."""
     output = subprocess.run(
         [
             sys.executable,
@@ -133,7 +176,7 @@ def peak_rss_mb(source: Path, workdir: Path) -> float:
         capture_output=True,
         text=True,
     ).stdout
-    return json.loads(output.splitlines()[-1])["peak_rss_mb"]
+    return json.loads(output.splitlines()[-1])
 
 
 def startup_figures() -> dict[str, float]:
@@ -174,11 +217,19 @@ def _environment() -> dict[str, str]:
 
 
 def measure_rss(source: Path, workdir: Path) -> None:
-    """Child process of ``peak_rss_mb``: score and print the peak RSS as JSON."""
+    """Child process of ``peak_rss_mb``: score and print the peak RSS and the outcome as JSON."""
     settings = Settings()
     model = load_scoring_model(settings)
-    score_file(source, "rss", workdir / "rss", model, scoring_options(settings))
-    print(json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024}))
+    start = time.perf_counter()
+    try:
+        scored = score_path(source, "rss", workdir / "rss", model, scoring_options(settings))
+        outcome = f"{scored.counts.scored} scored, {scored.counts.rejected} rejected"
+    except FileRejectedError as rejection:
+        outcome = f"quarantined: {rejection.problem.problem}"
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps({"peak_rss_mb": _peak_rss_kb() / 1024, "outcome": outcome, "seconds": seconds})
+    )
 
 
 def _peak_rss_kb() -> int:
@@ -255,8 +306,8 @@ def report_throughput(
     floors, fulls, plains = [], [], []
     for _ in range(REPEATS):
         floors.append(floor_seconds(source, workdir / "floor.parquet", options))
-        fulls.append(timed(lambda: score_file(source, "bench", workdir / "out", model, options)))
-        plains.append(timed(lambda: score_file(source, "plain", workdir / "out", plain, options)))
+        fulls.append(timed(lambda: score_path(source, "bench", workdir / "out", model, options)))
+        plains.append(timed(lambda: score_path(source, "plain", workdir / "out", plain, options)))
     floor, full, without = (statistics.median(times) for times in (floors, fulls, plains))
     pipeline_alone, alone = model_seconds(source, model)
     transform, numpy_transform = preprocessing_seconds(source, model)
@@ -335,7 +386,7 @@ def report_kinds(
     for kind, (params, roc_auc) in sorted(best_trial_per_kind(settings).items()):
         pipeline = build_pipeline(params, settings.seed).fit(data.features, data.target)
         model = ScoringModel(kind, "bench", pipeline)
-        full = timed(lambda m=model: score_file(source, "kind", workdir / "kinds", m, options))
+        full = timed(lambda m=model: score_path(source, "kind", workdir / "kinds", m, options))
         explainer = compile_explainer(pipeline, data.reference)
         explained = timed(
             lambda e=explainer: top_reasons(e.contributions.candidates(sample), sample)
@@ -369,13 +420,19 @@ def plot_seconds(bars: dict[str, float], rows: int, path: Path) -> None:
 
 
 def report_broken_line(source: Path, workdir: Path, model, options, clean_seconds: float) -> None:
-    """The same file with one broken line at its end: the fast reader gives up at the end and
-    the tolerant reader reads it all again."""
+    """The same file with one broken line at its end (the fast reader gives up at the end and
+    the tolerant reader reads it all again), then with a 10 MiB field as well, and a gzip bomb:
+    time and peak memory of each."""
     broken = with_broken_line(source, workdir / "patients_broken_line.csv")
-    dialect = detect_dialect(source)
-    fast = reader_seconds(fast_batches(source, dialect, options.batch_bytes))
-    tolerant = reader_seconds(tolerant_batches(source, dialect))
-    full = timed(lambda: score_file(broken, "broken", workdir / "out", model, options))
+    with Export(source) as export:
+        dialect = detect_dialect(export)
+        fast = reader_seconds(
+            fast_batches(open_text(export, "utf-8", 1 << 40).stream, dialect, options.batch_bytes)
+        )
+        tolerant = reader_seconds(
+            tolerant_batches(open_text(export, "utf-8", 1 << 40).stream, dialect, 64 << 20)
+        )
+    full = timed(lambda: score_path(broken, "broken", workdir / "out", model, options))
     print("\nthe same rows with one broken line at the end (the worst case: read twice)")
     print(f"  fast reader alone, clean file              {fast:7.2f} s")
     print(
@@ -385,6 +442,17 @@ def report_broken_line(source: Path, workdir: Path, model, options, clean_second
         f"  full scoring path                          {full:7.2f} s   "
         f"({full / clean_seconds:.2f}x the clean file)"
     )
+    print("\nhostile files, each scored in a fresh process (imports and model included)")
+    for label, path in (
+        ("clean file", source),
+        ("one broken line and one 10 MiB field", with_huge_field(source, workdir / "huge.csv")),
+        ("gzip bomb: 3 MB packed, 3 GiB of one line", gzip_bomb(workdir / "bomb.csv.gz")),
+    ):
+        figures = scored_in_a_fresh_process(path, workdir)
+        print(
+            f"  {label:42s} {figures['seconds']:7.2f} s  peak RSS "
+            f"{figures['peak_rss_mb']:6.0f} MB  {figures['outcome']}"
+        )
 
 
 if __name__ == "__main__":

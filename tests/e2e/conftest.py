@@ -1,6 +1,7 @@
 """Helpers for the tests that start the whole system: free ports, the Prefect REST API, a
 champion registered through the tracking server."""
 
+import base64
 import json
 import os
 import subprocess
@@ -45,9 +46,19 @@ def api(url: str, path: str, body: dict | None = None):
 
 def _request(url: str, data: bytes | None):
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    credentials = os.environ.get("PREFECT_API_AUTH_STRING")
+    if credentials:  # the stack's Prefect server requires them (see use_stack_credentials)
+        token = base64.b64encode(credentials.encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = response.read()
     return json.loads(answer) if answer else None
+
+
+def use_stack_credentials(monkeypatch, stack) -> None:
+    """Send the password of the stack's Prefect server, as `source .state/env` does: with every
+    REST call of these helpers and from every child process."""
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", stack.prefect_auth)
 
 
 def pause_schedules(prefect_api: str) -> None:

@@ -22,7 +22,13 @@ from heart_batch.settings import Settings
 from heart_batch.stack import Stack
 from tests.conftest import REPO_ROOT
 from tests.dask_cluster import dask_cluster
-from tests.e2e.conftest import pause_schedules, register_a_champion, score_run, wait_for_flow_run
+from tests.e2e.conftest import (
+    pause_schedules,
+    register_a_champion,
+    score_run,
+    use_stack_credentials,
+    wait_for_flow_run,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -109,6 +115,7 @@ def test_the_image_as_a_prefect_worker_loads_the_champion_over_http(
     tracking = f"http://127.0.0.1:{stack_ports['mlflow']}"
     try:
         system.up()
+        use_stack_credentials(monkeypatch, system)
         pause_schedules(prefect_api)
         register_a_champion(os.environ | {"MLFLOW_TRACKING_URI": tracking})
         data = tmp_path / "machine-b"
@@ -124,6 +131,7 @@ def test_the_image_as_a_prefect_worker_loads_the_champion_over_http(
             # The deployments clone this checkout (file://, its path stored when deploying).
             "-v", f"{REPO_ROOT}:{REPO_ROOT}:ro",
             "-e", f"PREFECT_API_URL={prefect_api}",
+            "-e", f"PREFECT_API_AUTH_STRING={system.prefect_auth}",
             "-e", f"MLFLOW_TRACKING_URI={tracking}",
             # The mounted repository belongs to another user: let git read it.
             "-v", f"{trust_every_repository}:/tmp/gitconfig:ro",

@@ -21,7 +21,7 @@ from heart_batch.settings import Settings
 from heart_batch.stack import BIN, Stack
 from tests.conftest import REPO_ROOT, Mailbox
 from tests.ports import free_port
-from tests.e2e.conftest import api, pause_schedules, wait_for_flow_run
+from tests.e2e.conftest import api, pause_schedules, use_stack_credentials, wait_for_flow_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,6 +76,7 @@ def stack(monkeypatch, stack_ports, mail_server, git_repository):
     started = []
     try:
         system.up()
+        use_stack_credentials(monkeypatch, system)
         pause_schedules(system.prefect_api_url)
         started = [process for _, process in system.processes()]
         yield system

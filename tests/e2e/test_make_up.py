@@ -5,14 +5,19 @@ import contextlib
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
 
+from heart_batch.settings import Settings
+from heart_batch.stack import Stack
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import (
     answers,
@@ -21,6 +26,7 @@ from tests.e2e.conftest import (
     register_a_champion,
     run_python,
     score_run,
+    use_stack_credentials,
     user_shell_environment,
     wait_for_flow_run,
 )
@@ -63,6 +69,19 @@ with EmailServerCredentials.load("heart-alerts").get_server() as server:
 def send_through_email_block(prefect_api: str, subject: str) -> None:
     """Send a message with the credentials `make up` saved in the email block."""
     run_python(["-c", SEND_THROUGH_BLOCK, subject], os.environ | {"PREFECT_API_URL": prefect_api})
+
+
+def assert_only_its_owner_reads_the_stack(stack_dir: Path, prefect_api: str) -> None:
+    """The email block (with the SMTP password) is out of other local users' reach: the Prefect
+    API wants the password, and the state folder (its database, the secrets) is the owner's."""
+    request = urllib.request.Request(f"{prefect_api}/block_documents/filter", data=b"{}")
+    request.add_header("Content-Type", "application/json")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)  # pylint: disable=consider-using-with
+    assert refused.value.code == 401
+    assert stat.S_IMODE(stack_dir.stat().st_mode) == 0o700
+    for secret in (stack_dir / "env", stack_dir / "secrets" / "prefect-password"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
 
 
 def drop_files(inbox: Path, first: int, count: int) -> int:
@@ -108,6 +127,8 @@ def test_make_up_starts_everything_once_and_make_down_stops_exactly_that(
         assert answers(f"{prefect_api}/health")
         assert answers(f"http://127.0.0.1:{stack_ports['mlflow']}/health")
         assert answers(f"http://127.0.0.1:{stack_ports['evidently']}/api/version")
+        assert_only_its_owner_reads_the_stack(stack_dir, prefect_api)
+        use_stack_credentials(monkeypatch, Stack(Settings()))
         deployments = api(prefect_api, "/deployments/filter", {})
         assert sorted(d["entrypoint"] for d in deployments) == [
             "flows/monitor.py:monitor",

@@ -5,8 +5,13 @@
 
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import mlflow
@@ -14,7 +19,12 @@ import pandas as pd
 import pytest
 from aiosmtpd.controller import Controller
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowFilter,
+    FlowFilterName,
+)
 from prefect_email import EmailServerCredentials
 from sqlalchemy import create_engine, text
 
@@ -266,6 +276,110 @@ def test_smtp_down_still_stores_metrics_and_retrains_then_fails(
     runs, metrics = monitoring_rows(settings)
     assert not runs[0]["alert_sent"] and "Connection" in runs[0]["alert_error"]
     assert metrics and len(training_runs(train_deployment)) == 1
+
+
+class SilentSmtpServer:
+    """Accepts connections and never says a word: an SMTP server that hangs."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", free_port()))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = threading.Event()
+        self.connections = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.accepted.set()
+
+    def close(self):
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.fixture
+def silent_smtp(prefect_server):  # pylint: disable=unused-argument
+    server = SilentSmtpServer()
+    EmailServerCredentials(
+        smtp_server="127.0.0.1", smtp_type="INSECURE", smtp_port=server.port
+    ).save(BLOCK, overwrite=True)
+    yield server
+    server.close()
+
+
+def test_an_smtp_server_that_never_answers_costs_a_timeout_and_the_next_run_sends_the_alert(
+    champion, settings, silent_smtp, monkeypatch
+):  # pylint: disable=unused-argument
+    monkeypatch.setenv("HEART_SMTP_TIMEOUT_SECONDS", "2")
+    drop_and_score(settings, "shifted.csv", OTHER_HOSPITALS, slice(0, 300))
+    started = time.monotonic()
+    state = run_monitor(train_deployment="")
+    assert state.is_failed() and time.monotonic() - started < 60
+    with pytest.raises(RuntimeError, match="timed out"):
+        state.result()
+    runs, _ = monitoring_rows(settings)
+    assert not runs[0]["alert_sent"] and runs[0]["alert_attempts"] == 1
+    subject = runs[0]["alert_subject"]
+    assert subject.startswith("[heart-batch] heart-disease-risk v1: ")
+
+    box = Mailbox()  # the mail server is back
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        EmailServerCredentials(
+            smtp_server="127.0.0.1", smtp_type="INSECURE", smtp_port=controller.port
+        ).save(BLOCK, overwrite=True)
+        later = run_monitor(train_deployment="")  # nothing new scored: nothing judged
+        assert later.is_completed() and later.result().delayed_alerts_sent == 1
+    finally:
+        controller.stop()
+    assert len(box.messages) == 1
+    message = box.messages[0]
+    assert message["Subject"] == subject
+    assert "Delayed: this alert could not be sent at" in message.get_body(("html",)).get_content()
+    runs, _ = monitoring_rows(settings)
+    assert runs[0]["alert_sent"] and runs[0]["alert_attempts"] == 2
+    assert run_monitor(train_deployment="").result().delayed_alerts_sent == 0
+
+
+def test_a_sigterm_while_the_alert_is_sent_ends_the_run_crashed_and_keeps_the_alert(
+    champion, settings, silent_smtp, prefect_server
+):  # pylint: disable=unused-argument
+    drop_and_score(settings, "shifted.csv", OTHER_HOSPITALS, slice(0, 300))
+    since = datetime.now(timezone.utc)
+    environment = os.environ | {
+        "PREFECT_API_URL": prefect_server,
+        "HEART_EMAIL_BLOCK": BLOCK,
+        "HEART_ALERT_TO": "cardiology-ops@hospital.test",
+        "HEART_TRAIN_DEPLOYMENT": "",
+        "HEART_SMTP_TIMEOUT_SECONDS": "600",
+    }
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "flows.monitor"], cwd=REPO_ROOT, env=environment
+    )
+    try:
+        assert silent_smtp.accepted.wait(180), "the monitor never connected to the SMTP server"
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        assert time.monotonic() - stopped < 20
+    finally:
+        process.kill()
+    with get_client(sync_client=True) as client:
+        monitors = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor-heart-risk"]))
+        )
+    (run,) = [r for r in monitors if r.created >= since]
+    assert run.state.is_crashed()
+    assert "termination signal" in run.state.message
+    runs, _ = monitoring_rows(settings)
+    assert not runs[0]["alert_sent"] and runs[0]["alert_subject"]  # the next run sends it
 
 
 def test_retraining_learns_from_the_labelled_rows_scoring_accepted(

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 
 import pandas as pd
+import psutil
 import pytest
 from prefect.artifacts import Artifact
 
@@ -106,7 +107,7 @@ def test_a_mixed_folder_gives_exactly_the_expected_outputs(
     assert not list(inbox.glob("*.csv"))
     assert {p.name for p in (inbox / "processed").iterdir()} == set(mixed_inbox)
     report = json.loads((inbox / "quarantine" / "garbage.csv.error.json").read_text())
-    assert report["problem"] == "not UTF-8 text"
+    assert report["problem"].startswith("not a text file: binary data")
     artifact = Artifact.get("scoring-run")
     assert "Files scored: **3**" in artifact.data and "quarantined: **1**" in artifact.data
 
@@ -357,3 +358,154 @@ def test_a_fixed_file_comes_back_from_quarantine(
     statuses = ledger.exec_driver_sql("select status from scored_files order by status").all()
     assert statuses == [("quarantined",), ("scored",)]
     assert (settings.input_dir / "quarantine" / "ward.csv.error.json").exists()
+
+
+def test_a_run_killed_with_kill_9_leaves_no_temporary_prefect_server(settings, tmp_path):
+    """Without PREFECT_API_URL the flow starts Prefect's temporary server as a child; a kill -9
+    of the flow would orphan it, so it is stopped once the flow process is gone."""
+    settings.input_dir.mkdir()
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")
+    } | {"PREFECT_HOME": str(tmp_path / "prefect"), "HEART_SETTLE_SECONDS": "0"}
+    run = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "flows.score"], cwd=REPO_ROOT, env=environment
+    )
+    try:
+        server = _wait_for_child(run.pid, "uvicorn", timeout=120)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        assert _gone(server, timeout=20), "the temporary Prefect server outlived its flow"
+    finally:
+        run.kill()
+
+
+def _wait_for_child(pid: int, name: str, timeout: float):
+    parent = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in parent.children(recursive=True):
+            if name in " ".join(child.cmdline()):
+                return child
+        time.sleep(0.2)
+    raise AssertionError(f"no {name} child within {timeout} s")
+
+
+def _gone(process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def hostile_folder(inbox) -> dict[str, int]:
+    """What a hostile but realistic hospital network drops; returns each scorable file's data
+    rows (repeated headers are not rows)."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    header = ",".join(FEATURES_AND_ID)
+
+    def rows(count: int, start: int, notes: str = "") -> list[str]:
+        seed = seed_rows(count, start).drop(columns="patient_id")
+        return [
+            ",".join([*values, f"H{start + i}", notes])
+            for i, values in enumerate(seed.itertuples(index=False))
+        ]
+
+    files = {
+        "letter.csv": [
+            f"{header},notes",
+            *rows(100, 0, "x" * (200 << 10)),
+            "1,2,3",
+            *rows(99, 100),
+        ],
+        "same_header.csv": [
+            f"{header},notes",
+            *rows(20, 0),
+            f"{header},notes".upper(),
+            *rows(20, 20),
+        ],
+        "mac.csv": [f"{header},notes", *rows(30, 0), "63,1", *rows(29, 30)],
+        "markers.csv": [
+            f"{header},notes",
+            *[line.replace(",233,", ",n/a,") for line in rows(10, 0)],
+        ],
+        "excel.csv": ["sep=;", f"{header};notes".replace(",", ";")]
+        + [line.replace(",", ";") for line in rows(12, 0)],
+    }
+    swapped = (
+        header.replace("chol", "CHOLX").replace("thalachh", "chol").replace("CHOLX", "thalachh")
+    )
+    files["cat.csv"] = [f"{header},notes", *rows(15, 0), f"{swapped},notes"] + [
+        _swap_chol_thalachh(line) for line in rows(15, 15)
+    ]
+    endings = {"mac.csv": "\r"}
+    for name, lines in files.items():
+        (inbox / name).write_bytes((endings.get(name, "\n").join(lines) + "\n").encode())
+    unicode_lines = [f"{header},notes", *rows(8, 0, "Zürich")]
+    (inbox / "unicode.csv").write_bytes(("\r\n".join(unicode_lines) + "\r\n").encode("utf-16"))
+    (inbox / "windows.csv").write_bytes(
+        ("\n".join([f"{header},notes", *rows(9, 0, "Genève")]) + "\n").encode("cp1252")
+    )
+    long_name = "w" * 226 + ".csv"
+    (inbox / long_name).write_text("\n".join([f"{header},notes", *rows(5, 0)]) + "\n")
+    whole = gzip.compress(("\n".join([f"{header},notes", *rows(2000, 0)]) + "\n").encode())
+    (inbox / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])
+    secret = inbox.parent / "environ"
+    secret.write_text("HEART_SMTP_PASSWORD=hunter2\n")
+    (inbox / "other_unit.csv").symlink_to(secret)
+    (inbox / "ward7.csv").mkdir()
+    return {
+        "letter.csv": 200, "same_header.csv": 40, "mac.csv": 60, "markers.csv": 10,
+        "excel.csv": 12, "cat.csv": 30, "unicode.csv": 8, "windows.csv": 9, long_name: 5,
+    }  # fmt: skip
+
+
+FEATURES_AND_ID = [*pd.read_csv(SEED_DATA, nrows=0).columns.drop("output"), "patient_id"]
+
+
+def _swap_chol_thalachh(line: str) -> str:
+    values = line.split(",")
+    chol, thalachh = FEATURES_AND_ID.index("chol"), FEATURES_AND_ID.index("thalachh")
+    values[chol], values[thalachh] = values[thalachh], values[chol]
+    return ",".join(values)
+
+
+def test_a_hostile_folder_loses_no_row_misreads_no_value_and_stops_no_file(
+    prefect_server, champion, settings, caplog
+):  # pylint: disable=unused-argument
+    expected = hostile_folder(settings.input_dir)
+    summary = score(settle_seconds=0)
+    statuses = {outcome.source_name: outcome.status for outcome in summary.files}
+    assert statuses == dict.fromkeys(expected, "scored") | {
+        "cut.csv.gz": "quarantined",
+        "other_unit.csv": "quarantined",
+    }
+    predictions = pd.read_parquet(settings.output_dir)
+    rejected = pd.read_parquet(settings.output_dir / "_rejected")
+    for name, rows in expected.items():
+        scored_rows = predictions.loc[predictions["source_file"] == name, "source_row"]
+        refused_rows = rejected.loc[rejected["source_file"] == name, "source_row"]
+        numbers = sorted([*scored_rows, *refused_rows])
+        assert len(numbers) == rows == len(set(numbers)), name  # each row once, none lost
+    seed = seed_rows(30).drop(columns="patient_id").astype(float)
+    cat = predictions[predictions["source_file"] == "cat.csv"].set_index("patient_id")
+    for column in ("chol", "thalachh"):  # never a value in another column
+        assert cat.loc[[f"H{i}" for i in range(30)], column].tolist() == seed[column].tolist()
+    assert set(rejected["source_file"]) == {"letter.csv", "mac.csv"}
+    assert not predictions.loc[predictions["source_file"] == "markers.csv", "chol"].notna().any()
+
+    quarantine = settings.input_dir / "quarantine"
+    reports = {path.name: path for path in quarantine.glob("*.error.json")}
+    assert "cut off" in json.loads(reports["cut.csv.gz.error.json"].read_text())["problem"]
+    assert all("hunter2" not in path.read_text() for path in reports.values())
+    assert all(path.stat().st_mode & 0o777 == 0o640 for path in reports.values())
+    assert (quarantine / "other_unit.csv").is_symlink()
+    assert summary.not_files == ["ward7.csv (a directory)"]
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    logged += Artifact.get("scoring-run").data
+    assert "ward7.csv (a directory): not scored: not a file" in logged
+    assert "1 repeated header(s) skipped" in logged
+    assert "UTF-16 text" in logged and "cp1252 (Windows Western) text" in logged
+    assert not any(f"H{i}" in logged for i in range(200))  # no patient id in the log

@@ -13,6 +13,8 @@ from heart_batch import ledger, monitor_store
 from heart_batch.database import open_database
 from tests.conftest import REPO_ROOT
 
+HEAD_REVISION = "0002"
+
 
 def schema_differences(engine: sa.Engine) -> list:
     """What the tables lack or have beyond what the code's table definitions say."""
@@ -33,7 +35,7 @@ def revision(engine: sa.Engine) -> str:
 
 def test_a_new_database_gets_exactly_the_tables_the_code_queries(tmp_path):
     engine = open_database(f"sqlite:///{tmp_path / 'heart.db'}")
-    assert revision(engine) == "0001"
+    assert revision(engine) == HEAD_REVISION
     assert schema_differences(engine) == []
 
 
@@ -55,7 +57,7 @@ def test_an_older_release_s_database_keeps_its_rows_and_gains_the_new_columns(tm
             )
         )
     engine = open_database(url)
-    assert revision(engine) == "0001"
+    assert revision(engine) == HEAD_REVISION
     assert schema_differences(engine) == []
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT file_id, rows_scored FROM scored_files")).all()
@@ -66,7 +68,7 @@ def test_threads_opening_a_new_database_at_once_all_succeed(tmp_path):
     url = f"sqlite:///{tmp_path / 'heart.db'}"
     with ThreadPoolExecutor(8) as pool:
         engines = list(pool.map(lambda _: open_database(url), range(8)))
-    assert {revision(engine) for engine in engines} == {"0001"}
+    assert {revision(engine) for engine in engines} == {HEAD_REVISION}
 
 
 def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(tmp_path):
@@ -91,4 +93,4 @@ def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(tmp_path):
     errors = [process.communicate()[1] for process in processes]
     failures = [error for error, process in zip(errors, processes) if process.returncode]
     assert not failures, failures[0]
-    assert revision(open_database(url)) == "0001"
+    assert revision(open_database(url)) == HEAD_REVISION

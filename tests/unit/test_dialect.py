@@ -5,9 +5,15 @@ import gzip
 import pytest
 
 from heart_batch.dialect import FileRejectedError, detect_dialect
+from heart_batch.export import Export
 from tests.unit.test_schema import VALID_ROW
 
 EUROPEAN_ROW = {**VALID_ROW, "oldpeak": "2,3"}
+
+
+def dialect_of(path):
+    with Export(path) as opened:
+        return detect_dialect(opened)
 
 
 def export(path, separator: str, row: dict, compress: bool = False, header: list | None = None):
@@ -33,7 +39,7 @@ def export(path, separator: str, row: dict, compress: bool = False, header: list
 )
 def test_the_separator_is_told_from_the_header(tmp_path, name, separator, row, described):
     path = export(tmp_path / name, separator, row, compress=name.lower().endswith(".gz"))
-    dialect = detect_dialect(path)
+    dialect = dialect_of(path)
     assert (dialect.separator, dialect.columns) == (separator, list(VALID_ROW))
     assert dialect.describe() == described
 
@@ -41,7 +47,7 @@ def test_the_separator_is_told_from_the_header(tmp_path, name, separator, row, d
 def test_a_comma_inside_a_semicolon_header_does_not_fool_the_detection(tmp_path):
     header = [*VALID_ROW, "remark, free text"]
     path = export(tmp_path / "f.csv", ";", {**EUROPEAN_ROW, "remark": "a, b"}, header=header)
-    assert detect_dialect(path).separator == ";"
+    assert dialect_of(path).separator == ";"
 
 
 @pytest.mark.parametrize(
@@ -65,7 +71,7 @@ def test_a_comma_inside_a_semicolon_header_does_not_fool_the_detection(tmp_path)
 def test_an_unrecognised_header_says_what_was_seen(tmp_path, header, problem, detail):
     (tmp_path / "f.csv").write_text(header + "\n1\n")
     with pytest.raises(FileRejectedError) as refused:
-        detect_dialect(tmp_path / "f.csv")
+        dialect_of(tmp_path / "f.csv")
     assert refused.value.problem.problem.startswith(problem)
     assert refused.value.problem.detail.startswith(detail)
 
@@ -73,4 +79,4 @@ def test_an_unrecognised_header_says_what_was_seen(tmp_path, header, problem, de
 def test_a_gz_name_on_plain_text_is_refused_as_unreadable(tmp_path):
     (tmp_path / "f.csv.gz").write_text(",".join(VALID_ROW) + "\n")
     with pytest.raises(FileRejectedError, match="unreadable file"):
-        detect_dialect(tmp_path / "f.csv.gz")
+        dialect_of(tmp_path / "f.csv.gz")

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from heart_batch.export import Export
 from heart_batch.inbox import FileProblem, Settling, archive, file_id, quarantine, scan_inbox
 
 
@@ -53,14 +54,19 @@ def test_the_id_is_the_readable_stem_and_a_short_content_hash(tmp_path, name, ex
     assert file_id(tmp_path / name, "0123456789abcdef" * 4) == f"{expected_stem}_0123456789ab"
 
 
+def archived(path, folder, content_hash):
+    with Export(path) as export:
+        return archive(export, folder, content_hash)
+
+
 def test_archiving_never_overwrites_an_archived_file(tmp_path):
-    first = archive(touch(tmp_path / "x.csv", "one"), tmp_path, "a" * 64)
-    second = archive(touch(tmp_path / "x.csv", "two"), tmp_path, "b" * 64)
+    first = archived(touch(tmp_path / "x.csv", "one"), tmp_path, "a" * 64)
+    second = archived(touch(tmp_path / "x.csv", "two"), tmp_path, "b" * 64)
     assert first == tmp_path / "processed" / "x.csv"
     assert second == tmp_path / "processed" / f"x_{'b' * 12}.csv"
     assert (first.read_text(), second.read_text()) == ("one", "two")
-    third = archive(touch(tmp_path / "x.csv.gz", "three"), tmp_path, "c" * 64)
-    fourth = archive(touch(tmp_path / "x.csv.gz", "four"), tmp_path, "d" * 64)
+    third = archived(touch(tmp_path / "x.csv.gz", "three"), tmp_path, "c" * 64)
+    fourth = archived(touch(tmp_path / "x.csv.gz", "four"), tmp_path, "d" * 64)
     assert (third.name, fourth.name) == ("x.csv.gz", f"x_{'d' * 12}.csv.gz")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from heart_batch.bands import BAND_NAMES, BandTargets, choose_bands
 from heart_batch.dialect import FileRejectedError, detect_dialect
+from heart_batch.export import Export
 from heart_batch.fast_risk import feature_matrix
 from heart_batch.model import build_pipeline
 from heart_batch.reasons import compile_explainer
@@ -36,7 +37,15 @@ def write_csv(path, rows: list[dict], header: list[str] | None = None):
 
 
 def score(tmp_path, source, model, **options):
-    return score_file(source, "f_1", tmp_path / "out", model, ScoringOptions(**options))
+    with Export(source) as export:
+        return score_file(
+            export, export.checksum(), "f_1", tmp_path / "out", model, ScoringOptions(**options)
+        )
+
+
+def dialect_of(path):
+    with Export(path) as export:
+        return detect_dialect(export)
 
 
 @pytest.mark.parametrize(
@@ -50,14 +59,14 @@ def score(tmp_path, source, model, **options):
 )
 def test_headers_are_normalised(tmp_path, header, columns):
     (tmp_path / "f.csv").write_text(header + "\n" + GOOD_LINE + "\n", encoding="utf-8")
-    assert detect_dialect(tmp_path / "f.csv").columns == columns
+    assert dialect_of(tmp_path / "f.csv").columns == columns
 
 
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
         (b"", "empty file: no header line"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not a text file: binary data"),
         (HEADER.replace("chol,", "").encode(), "required columns missing: chol"),
         (b"hello world\n", "required columns missing: age, sex, cp"),
         ((HEADER + ",AGE").encode(), "columns appear twice: age"),
@@ -67,7 +76,7 @@ def test_headers_are_normalised(tmp_path, header, columns):
 def test_bad_files_are_refused_with_the_problem(tmp_path, content, problem):
     (tmp_path / "f.csv").write_bytes(content)
     with pytest.raises(FileRejectedError) as refused:
-        detect_dialect(tmp_path / "f.csv")
+        dialect_of(tmp_path / "f.csv")
     assert refused.value.problem.problem.startswith(problem)
     assert refused.value.problem.expected_columns == FEATURE_NAMES
 
@@ -173,11 +182,33 @@ def test_a_decimal_comma_is_read_where_the_comma_is_not_the_separator(
     assert pd.read_parquet(scored.predictions_path)["oldpeak"].tolist() == [expected]
 
 
-def test_invalid_utf8_after_the_header_leaves_no_output(tmp_path, model):
-    (tmp_path / "f.csv").write_bytes((HEADER + "\n" + GOOD_LINE + "\n").encode() + b"\xff\xfe,1\n")
-    with pytest.raises(FileRejectedError, match="not UTF-8 text"):
-        score(tmp_path, tmp_path / "f.csv", model)
-    assert not (tmp_path / "out").exists()
+@pytest.mark.parametrize(("ascii_lines", "late"), [(1, False), (3000, True)], ids=["early", "late"])
+def test_a_cp1252_export_is_read_as_cp1252(tmp_path, model, ascii_lines, late):
+    named = GOOD_LINE + ",J\xe9r\xf4me"
+    content = f"{HEADER},name\n" + f"{GOOD_LINE},Anna\n" * ascii_lines
+    (tmp_path / "f.csv").write_bytes(content.encode() + named.encode("cp1252") + b"\n")
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    assert (scored.counts.scored, scored.counts.rejected) == (ascii_lines + 1, 0)
+    names = pd.read_parquet(scored.predictions_path, columns=["source_row"])
+    assert len(names) == ascii_lines + 1
+    if late:  # told only where the first byte that is not UTF-8 comes, past the first 64 KiB
+        assert scored.notes == [
+            f"read as cp1252 text from line {ascii_lines + 2} on (it is not UTF-8)"
+        ]
+    else:
+        assert (scored.dialect.encoding, scored.notes) == ("cp1252", [])
+
+
+def test_a_byte_that_is_not_utf8_after_utf8_text_breaks_its_line_only(tmp_path, model):
+    content = f"{HEADER},name\n{GOOD_LINE},J\u00e9r\u00f4me\n".encode() + (
+        f"{GOOD_LINE},J".encode() + b"\xe9\n" + f"{GOOD_LINE},Anna\n".encode()
+    )
+    (tmp_path / "f.csv").write_bytes(content)
+    scored = score(tmp_path, tmp_path / "f.csv", model)
+    assert (scored.counts.scored, scored.counts.broken) == (2, 1)
+    assert pd.read_parquet(scored.rejected_path)["reason"].tolist() == [
+        f"line 3: not UTF-8 text (an undecodable byte at position {len(GOOD_LINE) + 3})"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -256,16 +287,6 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path, model):
     score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), model)
     assert not leftover.exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["predictions_f_1.parquet"]
-
-
-def test_invalid_utf8_beyond_the_first_lines_names_the_line(tmp_path, model):
-    good = "\n".join([GOOD_LINE] * 3000)
-    (tmp_path / "f.csv").write_bytes(f"{HEADER}\n{good}\n".encode() + b"\xff\xfe,1\n")
-    with pytest.raises(FileRejectedError) as refused:
-        score(tmp_path, tmp_path / "f.csv", model)
-    assert refused.value.problem.problem == "not UTF-8 text"
-    assert refused.value.problem.detail == "undecodable byte on line 3002"
-    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
 
 
 PINNED_COLUMNS = [

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 
+import psutil
 import pytest
 
 from heart_batch.settings import PROJECT_ROOT, Settings
@@ -110,3 +111,23 @@ def test_several_workers_are_stopped_before_the_servers(settings):
         write_pid_file(stack, name, os.getpid(), started=1.0)
     stopped = [line.split()[0] for line in stack.down()]
     assert stopped == ["worker-1", "worker-2", "dask-worker-1", "prefect-server", "postgres"]
+
+
+def test_mlflow_beyond_this_machine_accepts_its_names_and_addresses_and_no_other(monkeypatch):
+    monkeypatch.setenv("HEART_BIND_HOST", "0.0.0.0")
+    monkeypatch.setenv("HEART_MLFLOW_PORT", "5123")
+    hosts = Stack(Settings()).mlflow_allowed_hosts()
+    assert {"localhost", "127.0.0.1:5123", socket.gethostname(), f"{socket.getfqdn()}:5123"} <= set(
+        hosts
+    )
+    interfaces = {
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET
+    }
+    assert interfaces <= set(hosts)
+    monkeypatch.setenv("HEART_ALLOWED_HOSTS", "mlflow.hospital.example, 10.1.2.3")
+    named = Stack(Settings()).mlflow_allowed_hosts()
+    assert "mlflow.hospital.example:5123" in named and "10.1.2.3" in named
+    assert socket.gethostname() not in named
