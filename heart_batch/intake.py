@@ -7,6 +7,7 @@ what failed). A file that fails ``max_attempts`` times is quarantined with its h
 
 import logging
 import os
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from heart_batch.settings import Settings
 from heart_batch.tracking import connect
 
 log = logging.getLogger(__name__)
+RELEASE_PAUSES = (0.5, 1.0, 2.0)
+"""Seconds between the tries to give back a claim the ledger could not record."""
 
 FileStatus = Literal["scored", "duplicate", "quarantined", "busy", "changed", "failed"]
 """What happened to a file: ``busy`` (another run has it) and ``changed`` (it changed while it
@@ -170,6 +173,12 @@ def _claim_and_score(export: Export, content_hash: str, intake: Intake, model) -
         if export.still_at_path():
             archive(export, intake.input_dir, content_hash)
         return FileOutcome(path.name, ledger.record(content_hash)["file_id"], "duplicate")
+    return _score_claimed(export, content_hash, identity, intake, model)
+
+
+def _score_claimed(export: Export, content_hash: str, identity: str, intake: Intake, model):
+    """Score a file this run holds the claim of, and record or release it."""
+    path, ledger = export.path, intake.ledger
     try:
         scored = score_file(
             export, content_hash, identity, intake.output_dir, model, intake.options
@@ -190,11 +199,14 @@ def _claim_and_score(export: Export, content_hash: str, intake: Intake, model) -
             model=(model.name, model.version),
             paths=(str(outputs[0]), outputs[1] and str(outputs[1])),
         )
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
         for output in outputs:  # unrecorded outputs would be read but never monitored
             if output is not None:
                 output.unlink(missing_ok=True)
-        raise
+        problem = describe_error(error)
+        log.error("%s: %s; nothing kept, left for the next run", path.name, problem)
+        _release_when_possible(ledger, content_hash, intake.claimant, problem)
+        return FileOutcome(path.name, identity, "failed", error=problem)
     notes = [*scored.notes, *_archive_scored(export, intake.input_dir, content_hash)]
     ledger.forget_failures(f"sha256:{content_hash}")
     return FileOutcome(
@@ -205,6 +217,19 @@ def _claim_and_score(export: Export, content_hash: str, intake: Intake, model) -
         dialect=scored.dialect.describe(),
         notes=notes,
     )
+
+
+def _release_when_possible(ledger: Ledger, content_hash: str, claimant: str, problem: str) -> None:
+    """Give the claim back once the ledger answers again (a few tries), so that a later run in
+    this same process (a Dask worker's) may take the file; otherwise its lease or the end of this
+    process frees it."""
+    for pause in RELEASE_PAUSES:
+        time.sleep(pause)
+        try:
+            ledger.mark_failed(content_hash, claimant, problem)
+            return
+        except SQLAlchemyError:
+            continue
 
 
 def _archive_scored(export: Export, input_dir: Path, content_hash: str) -> list[str]:

@@ -238,10 +238,14 @@ def physical_lines(stream: BinaryIO, max_bytes: int) -> Iterator[bytes | None]:
             if parts[0] == b"\n":
                 line.add(parts.pop(0))
             yield line.take()
+        last = len(parts) - 1
         for index, part in enumerate(parts):
+            ended = part.endswith(b"\n") or (index < last and part.endswith(b"\r"))
+            if ended and not line.pending and len(part) <= max_bytes:
+                yield part  # the common case: a whole line inside the chunk
+                continue
             line.add(part)
-            last = index == len(parts) - 1
-            if part.endswith(b"\n") or (part.endswith(b"\r") and not last):
+            if ended:
                 yield line.take()
     if line.pending:
         yield line.take()
@@ -315,6 +319,9 @@ class _TolerantBatch:
         """
         recorded = lines.take()
         first = recorded[0][0]
+        if len(recorded) == 1 and len(record) == self.width and not lines.unreadable:
+            self._keep(record, first)  # the common case: one line, one row
+            return
         unreadable = [number for number, _ in recorded if number in lines.unreadable]
         if not record:  # a blank line, or one handed out blank because it cannot be read
             for number in unreadable:
@@ -339,10 +346,13 @@ class _TolerantBatch:
             )
             self._break(first, problem, recorded[0][1])
             return
+        self._keep(record, first)
+
+    def _keep(self, record: list[str], line: int) -> None:
         self.data_row += 1
         self.rows.append(record)
         self.source_rows.append(self.data_row)
-        self.lines.append(first)
+        self.lines.append(line)
 
     def add_overflow(self, lines: _Lines) -> None:
         """A quoted value that ran past the line limit: its first line breaks, the rest is read

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from heart_batch.database import open_database
 from heart_batch.ledger import ClaimOutcome, Ledger, new_claimant
 from tests.claimants import claim_all, claim_in_threads
-from tests.unit.test_database import revision, schema_differences
+from tests.unit.test_database import HEAD_REVISION, revision, schema_differences
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -26,7 +26,7 @@ FILES = [f"{number:064x}" for number in range(60)]
 def test_a_new_database_gets_exactly_the_tables_the_code_queries(postgres_database):
     engine = open_database(postgres_database)
     assert engine.dialect.name == "postgresql"
-    assert revision(engine) == "0001"
+    assert revision(engine) == HEAD_REVISION
     assert schema_differences(engine) == []
 
 
@@ -35,7 +35,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(postgres_database)
     with ProcessPoolExecutor(4, mp_context=spawn) as pool:
         opened = list(pool.map(claim_all, [postgres_database] * 4, [[]] * 4))
     assert opened == [[]] * 4
-    assert revision(sa.create_engine(postgres_database)) == "0001"
+    assert revision(sa.create_engine(postgres_database)) == HEAD_REVISION
 
 
 def test_many_threads_and_processes_claim_each_file_exactly_once(postgres_database):

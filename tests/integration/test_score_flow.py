@@ -428,7 +428,7 @@ def hostile_folder(inbox) -> dict[str, int]:
         "mac.csv": [f"{header},notes", *rows(30, 0), "63,1", *rows(29, 30)],
         "markers.csv": [
             f"{header},notes",
-            *[line.replace(",233,", ",n/a,") for line in rows(10, 0)],
+            *[_with_chol(line, marker) for line, marker in zip(rows(10, 0), MARKERS)],
         ],
         "excel.csv": ["sep=;", f"{header};notes".replace(",", ";")]
         + [line.replace(",", ";") for line in rows(12, 0)],
@@ -462,6 +462,15 @@ def hostile_folder(inbox) -> dict[str, int]:
 
 
 FEATURES_AND_ID = [*pd.read_csv(SEED_DATA, nrows=0).columns.drop("output"), "patient_id"]
+
+
+MARKERS = ["-", ".", "n/a", "NA", "none", "#N/A", " None ", "?", "--", "N/A"]
+
+
+def _with_chol(line: str, marker: str) -> str:
+    values = line.split(",")
+    values[FEATURES_AND_ID.index("chol")] = marker
+    return ",".join(values)
 
 
 def _swap_chol_thalachh(line: str) -> str:

@@ -267,3 +267,32 @@ def test_a_full_disk_names_itself_keeps_no_partial_output_and_the_rerun_succeeds
         subprocess.run(["umount", str(home / "outputs")], check=True)
     rerun = process_file(path, intake, model)
     assert (rerun.status, rerun.counts.scored) == ("scored", 20000)
+
+
+def test_a_ledger_locked_mid_file_keeps_no_output_and_the_file_waits(tmp_path, model, monkeypatch):
+    database = tmp_path / "heart.db"
+    intake = make_intake(tmp_path, f"sqlite:///{database}?timeout=1")
+    path = intake.input_dir / "a.csv"
+    path.write_text(export_text(50))
+    holders = []
+
+    def locked_once_scored(*arguments):
+        scored = score_file(*arguments)
+        holder = subprocess.Popen(  # pylint: disable=consider-using-with  # waited for below
+            [sys.executable, "-c", HOLD_THE_LOCK, str(database), "2"], stdout=subprocess.PIPE
+        )
+        assert holder.stdout.readline().strip() == b"locked"
+        holders.append(holder)
+        return scored
+
+    monkeypatch.setattr(intake_module, "score_file", locked_once_scored)
+    outcome = process_file(path, intake, model)
+    holders[0].wait()
+    holders[0].stdout.close()
+    assert (outcome.status, outcome.error) == (
+        "failed",
+        "the ledger's database: database is locked",
+    )
+    assert not list(intake.output_dir.rglob("*.parquet")) and path.exists()
+    monkeypatch.undo()
+    assert process_file(path, intake, model).status == "scored"

@@ -6,12 +6,15 @@ from mlflow import MlflowClient
 from heart_batch.registry import (
     CHALLENGER,
     CHAMPION,
+    REFERENCE_TAG,
+    ModelLoadError,
     NoChampionError,
+    NoReferenceError,
     PromotionDecision,
     champion_version,
-    NoReferenceError,
     load_champion,
     load_champion_reference,
+    load_reference,
     register_candidate,
 )
 from heart_batch.tracking import configure_tracking
@@ -56,3 +59,43 @@ def test_monitoring_needs_the_reference_logged_with_the_champion(client, trainin
     champion = load_champion_reference(client, "heart")
     assert champion.version == "2"
     assert {"output", "risk"} <= set(champion.reference.columns)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+def test_a_champion_whose_artifacts_are_damaged_names_its_version(
+    client, settings, training_data, damage
+):
+    uri, run_id = log_logistic_model(training_data)
+    register_candidate(client, "heart", uri, run_id, PromotionDecision(True, "first"))
+    files = [
+        path for path in settings.home.rglob("*") if path.is_file() and path.suffix == ".skops"
+    ]
+    assert files
+    for path in files:
+        if damage == "deleted":
+            path.unlink()
+        else:
+            path.write_bytes(b"PK\x03\x04 not a zip archive")
+    with pytest.raises(ModelLoadError) as failed:
+        load_champion(client, "heart")
+    assert str(failed.value).startswith("Cannot load heart v1 (models:/heart@champion, run ")
+    assert "Restore its artifacts, or retrain" in str(failed.value)
+
+
+def test_a_lost_reference_is_an_error_not_a_hand_registered_model(client, settings, training_data):
+    uri, run_id = log_logistic_model(training_data, settings.home)
+    client.set_tag(run_id, REFERENCE_TAG, "reference/reference.parquet")  # trained by heart-batch
+    register_candidate(client, "heart", uri, run_id, PromotionDecision(True, "first"))
+    assert load_reference(client.get_model_version_by_alias("heart", CHAMPION)) is not None
+    for path in settings.home.rglob("reference.parquet"):
+        if "artifacts" in str(path):
+            path.unlink()
+    with pytest.raises(NoReferenceError, match="is missing or unreadable"):
+        load_reference(client.get_model_version_by_alias("heart", CHAMPION))
+
+
+def test_a_hand_registered_model_has_no_reference_and_that_is_no_error(client, training_data):
+    register_candidate(
+        client, "heart", *log_logistic_model(training_data), PromotionDecision(True, "first")
+    )
+    assert load_reference(client.get_model_version_by_alias("heart", CHAMPION)) is None
