@@ -25,13 +25,13 @@ setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies 
 	@touch $@
 
 up: setup ## Start the whole system on 127.0.0.1: Prefect, MLflow, Evidently UI, mail sink, deployments, worker
-	$(RUN) python -m heart_batch.stack up
+	$(RUN) python -m ops.stack up
 
 down: ## Stop exactly what `make up` started (pid files and logs are in .state/)
-	$(RUN) python -m heart_batch.stack down
+	$(RUN) python -m ops.stack down
 
 status: ## Which services of `make up` are running and answering
-	$(RUN) python -m heart_batch.stack status
+	$(RUN) python -m ops.stack status
 
 train: setup ## Tune, log to MLflow and register a model (champion only if it beats the current one)
 	$(RUN) python -m flows.train
@@ -72,5 +72,5 @@ format: setup ## Format the code with black
 	$(RUN) black .
 
 clean: setup ## Stop `make up`, delete local stores and state; outputs only if you say yes; never input/
-	@$(RUN) python -m heart_batch.stack down
+	@$(RUN) python -m ops.stack down
 	@$(RUN) python -m heart_batch clean

@@ -19,20 +19,16 @@ from prefect.settings import get_current_settings
 from prefect_email import EmailServerCredentials, email_send_message
 
 from flows.command import run_from_shell
-from flows.layout import upgrade_layout_if_needed
 from flows.retries import unless_nothing_to_load
-from heart_batch.alerts import (
+from heart_batch.model.bands import RiskBands
+from heart_batch.monitoring.alerts import (
     alert_body,
     alert_subject,
     failure_body,
     failure_subject,
     retraining_allowed,
 )
-from heart_batch.bands import BandTargets, RiskBands
-from heart_batch.calibration import CalibrationCache
-from heart_batch.ledger import Ledger
-from heart_batch.monitor_store import MonitorStore
-from heart_batch.monitoring import (
+from heart_batch.monitoring.checks import (
     CHECK_COLUMNS,
     Assessment,
     Thresholds,
@@ -44,10 +40,13 @@ from heart_batch.monitoring import (
     save_report,
     window_sources,
 )
-from heart_batch.registry import ChampionReference, load_champion_reference
+from heart_batch.monitoring.history import MonitorStore
+from heart_batch.monitoring.no_change import CalibrationCache
+from heart_batch.monitoring.workspace import add_snapshot
+from heart_batch.registry.champion import ChampionReference, load_champion_reference
+from heart_batch.registry.tracking import connect
 from heart_batch.settings import Settings
-from heart_batch.tracking import connect
-from heart_batch.workspace import add_snapshot
+from heart_batch.storage.ledger import Ledger
 
 NO_SERVER = (
     "Retraining not triggered: this run has no Prefect server (PREFECT_API_URL is not set), so "
@@ -75,9 +74,7 @@ class MonitoringOutcome:
 def load_reference(settings: Settings) -> ChampionReference:
     """The champion's version and its reference data."""
     connect(settings)
-    return load_champion_reference(
-        MlflowClient(), settings.model_name, BandTargets.from_settings(settings)
-    )
+    return load_champion_reference(MlflowClient(), settings.model_name)
 
 
 @task(cache_policy=NO_CACHE)
@@ -140,7 +137,6 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     overrides = {name: value for name, value in locals().items() if value is not None}
     settings = Settings().model_copy(update=overrides)
     logger = get_run_logger()
-    upgrade_layout_if_needed(settings)
     champion = load_reference(settings)
     model = (champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)

@@ -6,7 +6,7 @@ def unless_nothing_to_load(_task, _task_run, state) -> bool:
     waiting does not make one appear."""
     # Imported only on failure: the registry module imports MLflow.
     # pylint: disable=import-outside-toplevel
-    from heart_batch.registry import NoChampionError, NoReferenceError
+    from heart_batch.registry.champion import NoChampionError, NoReferenceError
 
     try:
         state.result()

@@ -11,9 +11,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.command import run_from_shell
-from flows.layout import upgrade_layout_if_needed
 from flows.retries import unless_nothing_to_load
-from heart_batch.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
+from heart_batch.scoring.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
 from heart_batch.settings import Settings
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
@@ -49,7 +48,7 @@ def load_model(settings: Settings):
     """Load the champion once for the run; fails at once if there is none."""
     # Heavy imports only when there is work.
     # pylint: disable=import-outside-toplevel
-    from heart_batch.intake import load_scoring_model
+    from heart_batch.scoring.intake import load_scoring_model
 
     return load_scoring_model(settings)
 
@@ -59,7 +58,7 @@ def refuse_link(path, settings: Settings):
     """Quarantine a link found in the input folder (the link itself; what it points at is never
     read)."""
     # pylint: disable=import-outside-toplevel
-    from heart_batch.intake import open_intake, refuse_entry
+    from heart_batch.scoring.intake import open_intake, refuse_entry
 
     return refuse_entry(path, open_intake(settings), "a symbolic link")
 
@@ -68,7 +67,7 @@ def refuse_link(path, settings: Settings):
 def score_one(path, intake, model):
     """Claim, score, record and archive (or quarantine) one file."""
     # pylint: disable=import-outside-toplevel
-    from heart_batch.intake import process_file
+    from heart_batch.scoring.intake import process_file
 
     return process_file(path, intake, model)
 
@@ -79,7 +78,7 @@ def score_one_on_cluster(path, settings: Settings, model):
     travel); a worker lost mid-file leaves a claim whose process is gone, so the retry takes it
     over."""
     # pylint: disable=import-outside-toplevel
-    from heart_batch.intake import open_intake, process_file
+    from heart_batch.scoring.intake import open_intake, process_file
 
     intake = open_intake(settings)
     try:
@@ -103,7 +102,7 @@ def _score_files(paths: list, settings: Settings, model) -> list:
 
         runner = DaskTaskRunner(address=settings.dask_address)
         return score_on_cluster.with_options(task_runner=runner)(paths, settings, model)
-    from heart_batch.intake import open_intake
+    from heart_batch.scoring.intake import open_intake
 
     intake = open_intake(settings)
     return [score_one(path, intake, model) for path in paths]
@@ -127,7 +126,6 @@ def score(
         update={name: value for name, value in overrides.items() if value is not None}
     )
     logger = get_run_logger()
-    upgrade_layout_if_needed(settings)
     inbox = scan(settings)
     summary = ScoringSummary(
         settling=len(inbox.settling),

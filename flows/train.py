@@ -7,15 +7,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.command import run_from_shell
-from heart_batch.bands import BandTargets
-from heart_batch.data import TrainingData, load_current_training_data
-from heart_batch.evaluation import CvPlan
-from heart_batch.model import MODEL_FAMILIES
-from heart_batch.promotion import Tolerances, decision_table
-from heart_batch.registry import register_candidate
+from heart_batch.model.bands import BandTargets
+from heart_batch.model.pipeline import MODEL_FAMILIES
+from heart_batch.registry.champion import register_candidate
+from heart_batch.registry.tracking import configure_tracking, git_commit
 from heart_batch.settings import Settings
-from heart_batch.tracking import configure_tracking, git_commit
-from heart_batch.training import (
+from heart_batch.training.cross_validation import CvPlan
+from heart_batch.training.data import TrainingData, load_current_training_data
+from heart_batch.training.promotion import Tolerances, decision_table
+from heart_batch.training.run import (
     Candidate,
     GateInputs,
     Incumbent,

@@ -10,12 +10,11 @@ import argparse
 import os
 import sys
 
-from heart_batch.cleanup import delete, describe, plan_clean
-from heart_batch.inbox import seed_with_examples
-from heart_batch.layout import upgrade_outputs
-from heart_batch.postgres import without_password
+from heart_batch.scoring.inbox import seed_with_examples
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
-from heart_batch.stack import Stack
+from heart_batch.storage.urls import without_password
+from ops.clean import delete, describe, plan_clean
+from ops.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +38,8 @@ def has_champion(settings: Settings) -> int:
     # pylint: disable=import-outside-toplevel
     from mlflow import MlflowClient
 
-    from heart_batch.registry import champion_version
-    from heart_batch.tracking import connect
+    from heart_batch.registry.champion import champion_version
+    from heart_batch.registry.tracking import connect
 
     connect(settings)
     version = champion_version(MlflowClient(), settings.model_name)
@@ -63,7 +62,6 @@ def prepare_input(settings: Settings) -> int:
 
 def evidently_ui(settings: Settings) -> int:
     """Replace this process with the Evidently UI on the monitoring workspace."""
-    upgrade_outputs(settings)
     settings.evidently_workspace.mkdir(parents=True, exist_ok=True)
     (ui,) = [service for service in Stack(settings).servers() if service.name == "evidently-ui"]
     print(f"Evidently UI of {settings.evidently_workspace} on {ui.ui_url}")

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from heart_batch.postgres import LocalPostgres, store_url
+from heart_batch.storage.urls import LocalPostgres, store_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ Light on imports on purpose: every spawned process imports this module.
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 
-from heart_batch.ledger import ClaimOutcome, Ledger, new_claimant
+from heart_batch.storage.ledger import ClaimOutcome, Ledger, new_claimant
 
 
 def claim_all(database_url: str, hashes: list[str]) -> list[str]:

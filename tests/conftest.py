@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from heart_batch.postgres import ensure_databases, store_url
 from heart_batch.settings import QUIET_TOOLS, Settings
+from heart_batch.storage.urls import ensure_databases, store_url
 from tests.postgres_server import postgres_server as running_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def prefect_server():
 def training_data():
     """The seed dataset as training reads it."""
     # pylint: disable=import-outside-toplevel
-    from heart_batch.data import load_training_data
+    from heart_batch.training.data import load_training_data
 
     return load_training_data(SEED_DATA)
 
@@ -100,9 +100,9 @@ def log_logistic_model(training_data, tmp_path=None) -> tuple[str, str]:
     # pylint: disable=import-outside-toplevel
     import mlflow
 
-    from heart_batch.model import SKOPS_TRUSTED_TYPES, build_pipeline
-    from heart_batch.registry import REFERENCE_ARTIFACT
-    from heart_batch.tracking import configure_tracking
+    from heart_batch.model.pipeline import SKOPS_TRUSTED_TYPES, build_pipeline
+    from heart_batch.registry.champion import REFERENCE_ARTIFACT
+    from heart_batch.registry.tracking import configure_tracking
 
     model = build_pipeline({"family": "logistic_regression", "C": 1.0}, seed=0)
     model.fit(training_data.features, training_data.target)
@@ -124,8 +124,8 @@ def champion(settings, training_data, tmp_path) -> str:
     # pylint: disable=import-outside-toplevel
     from mlflow import MlflowClient
 
-    from heart_batch.registry import PromotionDecision, register_candidate
-    from heart_batch.tracking import configure_tracking
+    from heart_batch.registry.champion import PromotionDecision, register_candidate
+    from heart_batch.registry.tracking import configure_tracking
 
     configure_tracking(settings)
     decision = PromotionDecision(True, "test champion")

@@ -9,7 +9,7 @@ from pathlib import Path
 from distributed import Client
 
 from heart_batch.settings import Settings
-from heart_batch.stack import Stack
+from ops.stack import Stack
 from tests.ports import free_port
 
 

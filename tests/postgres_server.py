@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from heart_batch.postgres import LocalPostgres, as_user, store_url
+from heart_batch.storage.urls import LocalPostgres, as_user, store_url
 from tests.ports import free_port
 
 

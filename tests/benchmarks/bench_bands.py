@@ -10,9 +10,9 @@ the champion as scoring does (at most HEART_MAX_MISSING_FEATURES imputed feature
 import numpy as np
 import pandas as pd
 
-from heart_batch.bands import wilson_interval
-from heart_batch.intake import load_scoring_model
-from heart_batch.schema import validate_rows
+from heart_batch.contract.validation import validate_rows
+from heart_batch.model.bands import wilson_interval
+from heart_batch.scoring.intake import load_scoring_model
 from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
 
 OTHER_HOSPITALS = PROJECT_ROOT / "data" / "heart_other_hospitals.csv"

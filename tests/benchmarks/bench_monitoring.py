@@ -9,7 +9,7 @@ Run with `make bench-monitor` (needs the champion of `make train`). Windows are 
 
 Each window goes through the feature contract and is scored by the champion, then judged by:
 
-- calibrated: heart-batch's rule (``heart_batch.monitoring.assess``, default settings);
+- calibrated: heart-batch's rule (``heart_batch.monitoring.checks.assess``, default settings);
 - calibrated, fixed reference: the same rule with limits from windows resampled from the reference
   and compared with the reference as it is (ignoring the reference's own sampling error);
 - fixed: the rule before calibration (distance floors alone, the reference's out-of-fold risk);
@@ -47,14 +47,16 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
-from heart_batch.bands import BandTargets, RiskBands, with_bands
-from heart_batch.calibration import CalibrationCache, calibration_size, simulate
-from heart_batch.drift import METHODS, RISK, column_distance
-from heart_batch.monitoring import Thresholds, Window, assess
-from heart_batch.registry import OUT_OF_FOLD_RISK, load_champion, load_champion_reference
-from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
+from heart_batch.contract.columns import LABEL, OUT_OF_FOLD_RISK, RISK
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.contract.validation import validate_rows
+from heart_batch.model.bands import RiskBands, with_bands
+from heart_batch.monitoring.checks import Thresholds, Window, assess
+from heart_batch.monitoring.drift import METHODS, column_distance
+from heart_batch.monitoring.no_change import CalibrationCache, calibration_size, simulate
+from heart_batch.registry.champion import load_champion, load_champion_reference
+from heart_batch.registry.tracking import connect
 from heart_batch.settings import Settings, quiet_tools
-from heart_batch.tracking import connect
 
 SIZES = (50, 100, 200, 500, 2000)
 SEED = Path("data/heart.csv")
@@ -319,8 +321,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
 
 def champion_reference_and_bands(client: MlflowClient, settings: Settings):
     """The champion's reference rows (with their band codes) and its risk bands."""
-    targets = BandTargets.from_settings(settings)
-    found = load_champion_reference(client, settings.model_name, targets)
+    found = load_champion_reference(client, settings.model_name)
     return found.reference, found.bands
 
 

@@ -26,8 +26,9 @@ import pandas as pd
 from mlflow import MlflowClient
 from sklearn.metrics import brier_score_loss
 
-from heart_batch.registry import CHALLENGER, load_champion
-from heart_batch.schema import disease_target, validate_rows
+from heart_batch.contract.columns import disease_from_label
+from heart_batch.contract.validation import validate_rows
+from heart_batch.registry.champion import CHALLENGER, load_champion
 from heart_batch.settings import Settings, quiet_tools
 
 SEED_DATA = Path("data/heart.csv").resolve()
@@ -51,7 +52,7 @@ def split_hospitals(seed: int) -> tuple[dict, dict]:
 def held_out_brier(model, rows: pd.DataFrame) -> float:
     """Brier score of a model on the held-out rows that the contract accepts."""
     checked = validate_rows(rows, max_missing=Settings().max_missing_features)
-    disease = disease_target(checked.labels)
+    disease = disease_from_label(checked.labels)
     return float(brier_score_loss(disease, model.predict_proba(checked.features)[:, 1]))
 
 

@@ -25,9 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from heart_batch.database import open_database
-from heart_batch.postgres import ensure_databases, store_url, without_password
 from heart_batch.settings import Settings, quiet_tools
+from heart_batch.storage.database import open_database
+from heart_batch.storage.urls import ensure_databases, store_url, without_password
 from tests.claimants import claim_all
 from tests.dask_cluster import dask_cluster
 from tests.postgres_server import postgres_server

@@ -27,18 +27,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
-from heart_batch.data import load_training_data
-from heart_batch.dialect import detect_dialect, open_text
-from heart_batch.export import Export
-from heart_batch.intake import load_scoring_model, scoring_options
-from heart_batch.model import build_pipeline
-from heart_batch.reader import fast_batches, tolerant_batches
-from heart_batch.reasons import compile_explainer, top_reasons
-from heart_batch.fast_risk import numpy_preprocessing
-from heart_batch.schema import FEATURE_NAMES, ValidatedRows, validate_rows
-from heart_batch.dialect import FileRejectedError
-from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.contract.validation import ValidatedRows, validate_rows
+from heart_batch.model.explanations import compile_explainer, top_reasons
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.model.risk import numpy_preprocessing
+from heart_batch.scoring.dialect import FileRejectedError, detect_dialect, open_text
+from heart_batch.scoring.export import Export
+from heart_batch.scoring.intake import load_scoring_model, scoring_options
+from heart_batch.scoring.reader import fast_batches, tolerant_batches
+from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
 from heart_batch.settings import Settings, quiet_tools
+from heart_batch.training.data import load_training_data
 
 HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")
 REPEATS = 5
@@ -182,7 +182,7 @@ def scored_in_a_fresh_process(source: Path, workdir: Path) -> dict:
 def startup_figures() -> dict[str, float]:
     """Seconds of each start-up cost, each in a fresh process."""
     probe = (
-        "import time; t = time.perf_counter(); import heart_batch.intake as i; "
+        "import time; t = time.perf_counter(); import heart_batch.scoring.intake as i; "
         "from heart_batch.settings import Settings; imported = time.perf_counter() - t; "
         "t = time.perf_counter(); i.load_scoring_model(Settings()); "
         "print(imported, time.perf_counter() - t)"

@@ -102,8 +102,8 @@ def run_python(arguments: list[str], environment: dict) -> None:
 
 REGISTER_A_CHAMPION = """
 from mlflow import MlflowClient
-from heart_batch.data import load_training_data
-from heart_batch.registry import PromotionDecision, register_candidate
+from heart_batch.training.data import load_training_data
+from heart_batch.registry.champion import PromotionDecision, register_candidate
 from heart_batch.settings import Settings
 from tests.conftest import SEED_DATA, log_logistic_model
 

@@ -17,9 +17,9 @@ from distributed import Client
 from mlflow import MlflowClient
 
 from flows.score import score
-from heart_batch.ledger import Ledger
 from heart_batch.settings import Settings
-from heart_batch.stack import Stack
+from heart_batch.storage.ledger import Ledger
+from ops.stack import Stack
 from tests.conftest import REPO_ROOT
 from tests.dask_cluster import dask_cluster
 from tests.e2e.conftest import (

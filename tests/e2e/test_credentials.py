@@ -17,9 +17,9 @@ import psutil
 import psycopg
 import pytest
 
-from heart_batch.postgres import store_url
 from heart_batch.settings import Settings
-from heart_batch.stack import Stack, StackError
+from heart_batch.storage.urls import store_url
+from ops.stack import Stack, StackError
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

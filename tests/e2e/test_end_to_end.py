@@ -18,10 +18,10 @@ from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
 from heart_batch.settings import Settings
-from heart_batch.stack import BIN, Stack
+from ops.stack import BIN, Stack
 from tests.conftest import REPO_ROOT, Mailbox
-from tests.ports import free_port
 from tests.e2e.conftest import api, pause_schedules, use_stack_credentials, wait_for_flow_run
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

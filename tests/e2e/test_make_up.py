@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from heart_batch.settings import Settings
-from heart_batch.stack import Stack
+from ops.stack import Stack
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import (
     answers,

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from heart_batch.intake import load_scoring_model
-from heart_batch.schema import FEATURE_NAMES
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.scoring.intake import load_scoring_model
 from heart_batch.settings import Settings
-from heart_batch.stack import Stack
+from ops.stack import Stack
 from tests.e2e.conftest import answers, register_a_champion
 from tests.ports import free_port
 

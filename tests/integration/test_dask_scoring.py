@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from flows.score import score
-from heart_batch.ledger import SCORED_FILES, Ledger
+from heart_batch.storage.ledger import SCORED_FILES, Ledger
 from tests.dask_cluster import dask_cluster
 from tests.integration.test_score_flow import data_rows, seed_rows, write
 

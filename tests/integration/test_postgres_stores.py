@@ -13,8 +13,8 @@ from itertools import chain
 import pytest
 import sqlalchemy as sa
 
-from heart_batch.database import open_database
-from heart_batch.ledger import ClaimOutcome, Ledger, new_claimant
+from heart_batch.storage.database import open_database
+from heart_batch.storage.ledger import ClaimOutcome, Ledger, new_claimant
 from tests.claimants import claim_all, claim_in_threads
 from tests.unit.test_database import HEAD_REVISION, revision, schema_differences
 

@@ -16,10 +16,10 @@ import pytest
 from prefect.artifacts import Artifact
 
 from flows.score import score
-from heart_batch.ledger import Ledger
-from heart_batch.registry import NoChampionError
-from heart_batch.reasons import LINEAR
-from heart_batch.scoring import PREDICTION_SCHEMA
+from heart_batch.contract.columns import PREDICTION_SCHEMA
+from heart_batch.model.explanations import LINEAR
+from heart_batch.registry.champion import NoChampionError
+from heart_batch.storage.ledger import Ledger
 from tests.conftest import REPO_ROOT, SEED_DATA
 
 pytestmark = [pytest.mark.integration]

@@ -8,15 +8,15 @@ from mlflow import MlflowClient
 
 from flows.score import score
 from flows.train import train
-from heart_batch.bands import RiskBands
-from heart_batch.intake import load_scoring_model
-from heart_batch.registry import (
+from heart_batch.model.bands import RiskBands
+from heart_batch.registry.champion import (
     BANDS_ARTIFACT,
     CHALLENGER,
     CHAMPION,
     REFERENCE_ARTIFACT,
     load_champion,
 )
+from heart_batch.scoring.intake import load_scoring_model
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

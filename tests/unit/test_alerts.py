@@ -4,14 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from heart_batch.alerts import (
+from heart_batch.monitoring.alerts import (
     alert_body,
     alert_subject,
     failure_body,
     failure_subject,
     retraining_allowed,
 )
-from heart_batch.monitoring import Assessment, Check, Window
+from heart_batch.monitoring.checks import Assessment, Check, Window
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 ASSESSMENT = Assessment(

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from heart_batch.bands import BandTargets, RiskBands, band_codes, choose_bands
-from heart_batch.evaluation import CvPlan, cross_validate
-from heart_batch.model import build_pipeline
+from heart_batch.model.bands import BandTargets, RiskBands, band_codes, choose_bands
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.training.cross_validation import CvPlan, cross_validate
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,9 @@ def out_of_fold(training_data_module):
 
 @pytest.fixture(scope="module")
 def training_data_module():
-    from heart_batch.data import load_training_data  # pylint: disable=import-outside-toplevel
+    from heart_batch.training.data import (  # pylint: disable=import-outside-toplevel
+        load_training_data,
+    )
     from tests.conftest import SEED_DATA  # pylint: disable=import-outside-toplevel
 
     return load_training_data(SEED_DATA)

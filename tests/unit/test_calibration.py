@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.calibration import (
+from heart_batch.monitoring.no_change import (
     MISSING_SHARE,
     CalibrationCache,
     NoChange,

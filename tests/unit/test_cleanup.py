@@ -5,8 +5,8 @@ import io
 import pytest
 
 from heart_batch.__main__ import main
-from heart_batch.cleanup import plan_clean
 from heart_batch.settings import Settings
+from ops.clean import plan_clean
 
 
 class Terminal(io.StringIO):

@@ -1,4 +1,4 @@
-"""Our tables come from Alembic migrations: a new database, an older release's, concurrent opens."""
+"""Our tables come from Alembic migrations: a new database, the last release's, concurrent opens."""
 
 import subprocess
 import sys
@@ -9,11 +9,14 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from heart_batch import ledger, monitor_store
-from heart_batch.database import open_database
+from heart_batch.monitoring import history as monitor_store
+from heart_batch.storage import ledger
+from heart_batch.storage.database import connect_database, open_database, upgrade
 from tests.conftest import REPO_ROOT
 
 HEAD_REVISION = "0002"
+PREVIOUS_RELEASE_REVISION = "0001"
+"""The revision of the oldest release an upgrade is supported from (docs/upgrading.md)."""
 
 
 def schema_differences(engine: sa.Engine) -> list:
@@ -39,20 +42,14 @@ def test_a_new_database_gets_exactly_the_tables_the_code_queries(tmp_path):
     assert schema_differences(engine) == []
 
 
-def test_an_older_release_s_database_keeps_its_rows_and_gains_the_new_columns(tmp_path):
+def test_the_previous_release_s_database_keeps_its_rows_and_gains_the_new_columns(tmp_path):
     url = f"sqlite:///{tmp_path / 'heart.db'}"
-    with sa.create_engine(url).begin() as connection:  # as a release before Alembic left it
+    upgrade(connect_database(url), PREVIOUS_RELEASE_REVISION)
+    with sa.create_engine(url).begin() as connection:
         connection.execute(
             sa.text(
-                "CREATE TABLE scored_files (content_hash VARCHAR(64) NOT NULL PRIMARY KEY, "
-                "file_id VARCHAR(300) NOT NULL, source_name VARCHAR(300) NOT NULL, "
-                "status VARCHAR(20) NOT NULL, claimed_by VARCHAR(200) NOT NULL, "
-                "claimed_at DATETIME NOT NULL, finished_at DATETIME)"
-            )
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO scored_files VALUES "
+                "INSERT INTO scored_files (content_hash, file_id, source_name, status, "
+                "claimed_by, claimed_at, finished_at) VALUES "
                 "('abc', 'ward7_abc', 'ward7.csv', 'scored', 'h:1:x', '2026-01-01', '2026-01-01')"
             )
         )
@@ -60,7 +57,9 @@ def test_an_older_release_s_database_keeps_its_rows_and_gains_the_new_columns(tm
     assert revision(engine) == HEAD_REVISION
     assert schema_differences(engine) == []
     with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT file_id, rows_scored FROM scored_files")).all()
+        rows = connection.execute(
+            sa.text("SELECT file_id, repeated_headers FROM scored_files")
+        ).all()
     assert rows == [("ward7_abc", None)]
 
 
@@ -77,7 +76,7 @@ def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(tmp_path):
     url = f"sqlite:///{tmp_path / 'heart.db'}"
     start_at = time.time() + 5  # after every process has imported, all at once
     opener = (
-        "import sys, time; from heart_batch.database import open_database; "
+        "import sys, time; from heart_batch.storage.database import open_database; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); open_database(sys.argv[1])"
     )
     # All at once, so not one `with` each; communicate() below reaps every one.

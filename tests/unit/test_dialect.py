@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from heart_batch.dialect import FileRejectedError, detect_dialect
-from heart_batch.export import Export
+from heart_batch.scoring.dialect import FileRejectedError, detect_dialect
+from heart_batch.scoring.export import Export
 from tests.unit.test_schema import VALID_ROW
 
 EUROPEAN_ROW = {**VALID_ROW, "oldpeak": "2,3"}

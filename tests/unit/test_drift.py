@@ -9,7 +9,7 @@ from evidently.legacy.calculations.stattests.wasserstein_distance_norm import (
 )
 from evidently.legacy.core import ColumnType
 
-from heart_batch.drift import METHODS, column_distance, replicate_distances
+from heart_batch.monitoring.drift import METHODS, column_distance, replicate_distances
 
 RNG = np.random.default_rng(7)
 REFERENCE = pd.DataFrame(

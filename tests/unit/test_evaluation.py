@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from heart_batch.evaluation import CvPlan, cross_validate
-from heart_batch.model import build_pipeline
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.training.cross_validation import CvPlan, cross_validate
 
 LOGISTIC = {"family": "logistic_regression", "C": 1.0}
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from heart_batch.export import Export, ExportChangedError, NotAFileError
+from heart_batch.scoring.export import Export, ExportChangedError, NotAFileError
 
 
 def test_what_was_read_is_checked_against_the_version_hashed(tmp_path):

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.fast_risk import (
+from heart_batch.contract.validation import validate_rows
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.model.risk import (
     PARITY_TOLERANCE,
     compile_risk,
     feature_matrix,
@@ -14,8 +16,6 @@ from heart_batch.fast_risk import (
     numpy_preprocessing,
     probe_rows,
 )
-from heart_batch.model import build_pipeline
-from heart_batch.schema import validate_rows
 from tests.conftest import REPO_ROOT
 
 LINEAR = [
@@ -73,15 +73,15 @@ def test_a_nonlinear_classifier_runs_on_the_numpy_preprocessing(params, training
 
 
 def unknown_preprocessing(_):
-    raise ValueError("not the preprocessing heart_batch.model builds")
+    raise ValueError("not the preprocessing heart_batch.model.pipeline builds")
 
 
 def test_a_fast_form_that_does_not_match_is_not_used(training_data, monkeypatch):
     pipeline = fitted(LINEAR[0], training_data)
     wrong = fold_linear(pipeline)
     wrong.bias[0] += 1e-3
-    monkeypatch.setattr("heart_batch.fast_risk.fold_linear", lambda _: wrong)
-    monkeypatch.setattr("heart_batch.fast_risk.numpy_preprocessing", unknown_preprocessing)
+    monkeypatch.setattr("heart_batch.model.risk.fold_linear", lambda _: wrong)
+    monkeypatch.setattr("heart_batch.model.risk.numpy_preprocessing", unknown_preprocessing)
     risk, scorer = compile_risk(pipeline)
     assert scorer == "the pipeline's predict_proba"
     rows = training_data.features.head(50)

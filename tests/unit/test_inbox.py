@@ -6,8 +6,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from heart_batch.export import Export
-from heart_batch.inbox import FileProblem, Settling, archive, file_id, quarantine, scan_inbox
+from heart_batch.scoring.export import Export
+from heart_batch.scoring.inbox import (
+    FileProblem,
+    Settling,
+    archive,
+    file_id,
+    quarantine,
+    scan_inbox,
+)
 
 
 def touch(path, content="x", age_seconds=0.0, now=1_000_000.0):

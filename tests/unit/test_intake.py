@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from heart_batch import intake as intake_module
-from heart_batch.inbox import scan_inbox
-from heart_batch.intake import Intake, process_file
-from heart_batch.ledger import Ledger, new_claimant
-from heart_batch.model import build_pipeline
-from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.scoring import intake as intake_module
+from heart_batch.scoring.inbox import scan_inbox
+from heart_batch.scoring.intake import Intake, process_file
+from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
+from heart_batch.storage.ledger import Ledger, new_claimant
 from tests.conftest import REPO_ROOT
 from tests.unit.test_schema import VALID_ROW
 
@@ -184,7 +184,7 @@ UNREADABLE = """
 import json, sys
 from pathlib import Path
 from tests.unit.test_intake import make_intake
-from heart_batch.intake import process_file
+from heart_batch.scoring.intake import process_file
 home = Path(sys.argv[1])
 intake = make_intake(home)
 print(json.dumps([

@@ -8,7 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from heart_batch.ledger import SCORED_FILES, ClaimOutcome, Ledger, ScoredCounts, new_claimant
+from heart_batch.storage.ledger import (
+    SCORED_FILES,
+    ClaimOutcome,
+    Ledger,
+    ScoredCounts,
+    new_claimant,
+)
 
 HASH = "f" * 64
 COUNTS = ScoredCounts(total=3, scored=2, rejected=1, imputed=1)

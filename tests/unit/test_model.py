@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from hyperopt.pyll.stochastic import sample
 
-from heart_batch.model import MODEL_FAMILIES, build_pipeline, normalize_params, search_space
+from heart_batch.model.pipeline import (
+    MODEL_FAMILIES,
+    build_pipeline,
+    normalize_params,
+    search_space,
+)
 
 SMALL = slice(0, None, 5)  # 61 rows of both classes
 

@@ -2,10 +2,10 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import text
 
-from heart_batch.monitor_store import MonitorStore
-from heart_batch.monitoring import Assessment, Check, Window
+from heart_batch.monitoring.checks import Assessment, Check, Window
+from heart_batch.monitoring.history import MonitorStore
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 WINDOW = Window(start=None, end=T0, files=[{"rows_scored": 300, "rows_rejected": 3}])
@@ -85,12 +85,3 @@ def test_a_failed_window_is_recorded_and_the_next_window_starts_after_it(setting
     with store.engine.connect() as connection:
         status, error = connection.execute(text("select status, error from monitoring_runs")).one()
     assert (status, error) == ("failed", "ValueError: broken")
-
-
-def test_a_database_of_an_older_release_gets_the_new_columns(settings):
-    engine = create_engine(settings.database_url)
-    with engine.begin() as connection:
-        connection.execute(text("create table monitoring_metrics (run_id integer, metric text)"))
-    store = MonitorStore(settings.database_url)
-    columns = {column["name"] for column in inspect(store.engine).get_columns("monitoring_metrics")}
-    assert {"floor", "no_change_limit", "interval_low", "interval_high"} <= columns

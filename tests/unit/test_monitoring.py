@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.bands import BandTargets, choose_bands, with_bands
-from heart_batch.calibration import CalibrationCache, calibration_size
-from heart_batch.drift import RISK_BAND
-from heart_batch.ledger import Ledger, ScoredCounts, new_claimant
-from heart_batch.model import build_pipeline
-from heart_batch.monitor_store import MonitorStore
-from heart_batch.monitoring import (
+from heart_batch.contract.columns import LABEL, RISK_BAND
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.contract.validation import validate_rows
+from heart_batch.model.bands import BandTargets, choose_bands, with_bands
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.monitoring.checks import (
     BAND_DRIFT,
     Assessment,
     Check,
@@ -23,7 +22,9 @@ from heart_batch.monitoring import (
     save_report,
     select_window,
 )
-from heart_batch.schema import FEATURE_NAMES, LABEL, validate_rows
+from heart_batch.monitoring.history import MonitorStore
+from heart_batch.monitoring.no_change import CalibrationCache, calibration_size
+from heart_batch.storage.ledger import Ledger, ScoredCounts, new_claimant
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.model import build_pipeline
-from heart_batch.promotion import (
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.registry.champion import CHALLENGER, CHAMPION
+from heart_batch.training.promotion import (
     INCUMBENT,
     NEW,
     REFRESH,
@@ -17,7 +18,6 @@ from heart_batch.promotion import (
     decision_table,
     incumbent_risk,
 )
-from heart_batch.registry import CHALLENGER, CHAMPION
 
 SWISS = "predictions_switzerland_0a1b2c3d4e5f.parquet"
 

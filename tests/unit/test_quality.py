@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from heart_batch.quality import _weighted_auc, measure_quality
+from heart_batch.monitoring.quality import _weighted_auc, measure_quality
 
 
 def labelled(rows: int, seed: int = 0):

@@ -9,11 +9,11 @@ import zlib
 import pandas as pd
 import pytest
 
-from heart_batch.dialect import FileRejectedError
-from heart_batch.export import Export
-from heart_batch.model import build_pipeline
-from heart_batch.reader import physical_lines
-from heart_batch.scoring import ScoringModel, ScoringOptions, score_file
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.scoring.dialect import FileRejectedError
+from heart_batch.scoring.export import Export
+from heart_batch.scoring.reader import physical_lines
+from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
 from tests.unit.test_schema import VALID_ROW
 
 COLUMNS = [*VALID_ROW, "patient_id", "notes"]

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.fast_risk import feature_matrix, probe_rows
-from heart_batch.reasons import (
+from heart_batch.contract.features import FEATURE_NAMES, FEATURES
+from heart_batch.model.explanations import (
     ABLATION,
     LINEAR,
     TREE_SHAP,
@@ -16,7 +16,7 @@ from heart_batch.reasons import (
     mean_log_odds,
     top_reasons,
 )
-from heart_batch.schema import FEATURE_NAMES, FEATURES
+from heart_batch.model.risk import feature_matrix, probe_rows
 from tests.conftest import HIGH_RISK, LOW_RISK
 from tests.unit.test_fast_risk import LINEAR as LINEAR_PARAMS
 from tests.unit.test_fast_risk import NONLINEAR as NONLINEAR_PARAMS

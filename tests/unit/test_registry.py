@@ -3,7 +3,7 @@
 import pytest
 from mlflow import MlflowClient
 
-from heart_batch.registry import (
+from heart_batch.registry.champion import (
     CHALLENGER,
     CHAMPION,
     REFERENCE_TAG,
@@ -17,7 +17,7 @@ from heart_batch.registry import (
     load_reference,
     register_candidate,
 )
-from heart_batch.tracking import configure_tracking
+from heart_batch.registry.tracking import configure_tracking
 from tests.conftest import log_logistic_model
 
 

@@ -1,18 +1,15 @@
 """The feature contract: valid values pass, impossible ones are rejected, missing codes imputed."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.schema import (
-    FEATURE_NAMES,
-    LABEL,
-    disease_target,
-    missing_columns,
-    missing_feature_names,
-    normalize_header,
-    validate_rows,
-)
+from heart_batch.contract.columns import LABEL, disease_from_label, label_from_disease
+from heart_batch.contract.features import FEATURE_NAMES, missing_columns, normalize_header
+from heart_batch.contract.validation import missing_feature_names, validate_rows
+from tests.conftest import REPO_ROOT
 
 VALID_ROW = {
     "age": "63",
@@ -162,4 +159,21 @@ def test_missing_columns_lists_absent_features_in_contract_order():
 
 
 def test_the_model_target_is_disease_which_is_label_zero():
-    assert disease_target(pd.Series([0, 1, 0])).tolist() == [1, 0, 1]
+    assert disease_from_label(pd.Series([0, 1, 0])).tolist() == [1, 0, 1]
+
+
+def test_the_label_of_a_disease_flag_is_the_inverse_of_the_target():
+    labels = pd.Series([0, 1, 1, 0])
+    assert label_from_disease(disease_from_label(labels)).tolist() == labels.tolist()
+    assert label_from_disease(np.array([1, 0])).tolist() == [0.0, 1.0]
+
+
+def test_no_module_but_the_output_contract_compares_the_label_with_a_number():
+    library = REPO_ROOT / "heart_batch"
+    spelled = [
+        str(path.relative_to(REPO_ROOT))
+        for path in library.rglob("*.py")
+        if path.name != "columns.py"
+        and re.search(r"\[LABEL\] *[=!]= *[01]|LABEL: *\(1 -", path.read_text())
+    ]
+    assert spelled == []

@@ -7,14 +7,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from heart_batch.bands import BAND_NAMES, BandTargets, choose_bands
-from heart_batch.dialect import FileRejectedError, detect_dialect
-from heart_batch.export import Export
-from heart_batch.fast_risk import feature_matrix
-from heart_batch.model import build_pipeline
-from heart_batch.reasons import compile_explainer
-from heart_batch.schema import FEATURE_NAMES
-from heart_batch.scoring import ScoringModel, ScoringOptions, output_paths, score_file
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.model.bands import BAND_NAMES, BandTargets, choose_bands
+from heart_batch.model.explanations import compile_explainer
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.model.risk import feature_matrix
+from heart_batch.scoring.dialect import FileRejectedError, detect_dialect
+from heart_batch.scoring.export import Export
+from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, output_paths, score_file
 from tests.unit.test_schema import VALID_ROW
 
 HEADER = ",".join(VALID_ROW)
@@ -257,7 +257,7 @@ def test_predictions_carry_features_imputations_risk_and_model(tmp_path, model):
 def test_rows_keep_their_numbers_across_many_small_batches(
     tmp_path, model, training_data, monkeypatch
 ):
-    monkeypatch.setattr("heart_batch.scoring.ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr("heart_batch.scoring.scorer.ROW_GROUP_ROWS", 100)
     raw = pd.read_csv("data/heart.csv", dtype=str)
     raw.loc[[10, 150, 290], "age"] = "999"
     raw.to_csv(tmp_path / "f.csv", index=False)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heart_batch.fast_risk import feature_matrix
-from heart_batch.model import build_pipeline
-from heart_batch.scoring import ScoringModel
-from heart_batch.selection import (
+from heart_batch.model.pipeline import build_pipeline
+from heart_batch.model.risk import feature_matrix
+from heart_batch.scoring.scorer import ScoringModel
+from heart_batch.training.selection import (
     THROUGHPUT_ROWS,
     TrialRecord,
     one_standard_error_rule,

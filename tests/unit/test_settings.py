@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from heart_batch.postgres import without_password
 from heart_batch.settings import Settings
+from heart_batch.storage.urls import without_password
 
 
 def test_defaults_put_every_store_under_home(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from heart_batch.settings import PROJECT_ROOT, Settings
-from heart_batch.stack import Stack, StackError
+from ops.stack import Stack, StackError
 
 
 def write_pid_file(stack: Stack, name: str, pid: int, started: float) -> None:

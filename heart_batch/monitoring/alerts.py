@@ -1,0 +1,93 @@
+"""What an alert says and when monitoring may retrain: aggregates only, never patient rows."""
+
+from datetime import datetime, timedelta
+from html import escape
+
+from heart_batch.monitoring.checks import (
+    FEATURE_DRIFT,
+    MISSING,
+    Assessment,
+    Check,
+    Window,
+    checks_table_html,
+)
+
+_NAMES = {
+    "drift_share": "share of drifted features",
+    "risk_drift": "drift of the predicted risk",
+    "missing_share": "share of imputed values",
+    "rejected_share": "share of rejected rows",
+    "roc_auc": "ROC AUC on labelled rows",
+    "brier": "Brier score on labelled rows",
+}
+
+
+def describe(check: Check) -> str:
+    """One violated check in words, e.g. ``drift of thalachh 0.81 > 0.21``."""
+    if check.metric.startswith(MISSING):
+        feature = check.metric.removeprefix(MISSING)
+        return f"{feature}: 100 % missing in the window, {check.floor * 100:.0f} % in the reference"
+    name = _NAMES.get(check.metric) or f"drift of {check.metric.removeprefix(FEATURE_DRIFT)}"
+    if check.interval is not None:
+        low, high = check.interval
+        return f"{name} {check.value:.3g} (interval {low:.3g} to {high:.3g}) beyond {check.floor:g}"
+    return f"{name} {check.value:.3g} {'>' if check.kind == 'max' else '<'} {check.limit:.3g}"
+
+
+def alert_subject(assessment: Assessment, model: tuple[str, str]) -> str:
+    """Names every violated check with its value and limit."""
+    violated = "; ".join(describe(check) for check in assessment.violations)
+    return f"[heart-batch] {model[0]} v{model[1]}: {violated}"
+
+
+def alert_body(
+    assessment: Assessment, model: tuple[str, str], window: Window, report_path: str | None
+) -> str:
+    """HTML body: window, model, every check with its floor and no-change limit, the report.
+
+    One element per line: SMTP refuses lines over 998 characters.
+    """
+    violations = "\n".join(f"<li>{escape(describe(c))}</li>" for c in assessment.violations)
+    return "\n".join(
+        [
+            f"<p>Monitoring of <b>{model[0]} v{model[1]}</b> found a violation.</p>",
+            _window_line(window, assessment.rows_labelled),
+            f"<ul>\n{violations}\n</ul>",
+            f"<p>Limits calibrated for a window of {assessment.calibration_rows} rows; each "
+            f"data check may alarm by chance with probability {assessment.check_level:.2g}.</p>",
+            checks_table_html(assessment),
+            f"<p>Report: {report_path or 'none (no row was scored)'}</p>",
+        ]
+    )
+
+
+def failure_subject(model: tuple[str, str]) -> str:
+    """Subject of the email about a window that could not be judged."""
+    return f"[heart-batch] {model[0]} v{model[1]}: monitoring could not judge a window"
+
+
+def failure_body(model: tuple[str, str], window: Window, error: str) -> str:
+    """HTML body: which window, the error, and that the next run moves on."""
+    return "\n".join(
+        [
+            f"<p>Monitoring of <b>{model[0]} v{model[1]}</b> could not judge a window.</p>",
+            _window_line(window, None),
+            f"<p>Error: {escape(error)}</p>",
+            "<p>The window is recorded as failed; the next run judges the files scored after "
+            "it.</p>",
+        ]
+    )
+
+
+def _window_line(window: Window, rows_labelled: int | None) -> str:
+    start = window.start.isoformat() if window.start else "the first scored file"
+    labelled = f", {rows_labelled} labelled" if rows_labelled is not None else ""
+    return (
+        f"<p>Window: {start} to {window.end.isoformat()}; {len(window.files)} files, "
+        f"{window.rows_scored} rows scored, {window.rows_rejected} rejected{labelled}.</p>"
+    )
+
+
+def retraining_allowed(last_trigger: datetime | None, now: datetime, cooldown_hours: float) -> bool:
+    """No second retraining within the cooldown of the previous one."""
+    return last_trigger is None or now - last_trigger >= timedelta(hours=cooldown_hours)

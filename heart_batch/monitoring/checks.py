@@ -1,0 +1,497 @@
+"""Monitoring: judge a window of scored rows against the champion's reference data.
+
+Every alarm needs two things: an effect beyond its practical *floor* (a distance of 0.1, 10 %
+missing values...), and a value beyond what a window of this size shows when nothing changed (the
+*no-change limit*, from ``calibration``). The false-alarm budget (``false_alarm_rate``, per window)
+is shared by all checks of a window: the data checks split their part by the min-p adjustment, the
+two quality checks theirs by Bonferroni (see README, "Monitoring").
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
+from evidently.metrics import ValueDrift
+from evidently.presets import DataDriftPreset
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from heart_batch.contract.columns import (
+    LABEL,
+    OUT_OF_FOLD_RISK,
+    RISK,
+    RISK_BAND,
+    disease_from_label,
+)
+from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.model.bands import RiskBands, with_bands
+from heart_batch.monitoring.drift import METHODS, column_distance
+from heart_batch.monitoring.no_change import MISSING_SHARE, NoChange, calibration_size
+from heart_batch.monitoring.quality import measure_quality
+from heart_batch.settings import Settings
+
+DRIFT_SHARE = "drift_share"
+RISK_DRIFT = "risk_drift"
+BAND_DRIFT = "risk_band_drift"
+"""The shares of the low, intermediate and high risk bands against the reference's (a
+Jensen-Shannon distance, floored like a code's drift)."""
+REJECTED_SHARE = "rejected_share"
+FEATURE_DRIFT = "feature_drift."
+"""Prefix of the per-feature drift checks, e.g. ``feature_drift.age``."""
+MISSING = "missing."
+"""Prefix of the check of a feature with no value at all in the window, e.g. ``missing.chol``."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Floors of the checks (an alarm needs the effect beyond them) and the false-alarm budget.
+
+    Attributes:
+        false_alarm_rate: Chance that a window from an unchanged population raises any alarm.
+        column_drift_level: Per-feature level of the drift flag that ``drift_share`` counts
+            (Evidently's per-column p-value level).
+        replicates: No-change replicates per calibration: enough that the per-check level (about
+            the budget over 19 checks) is many replicates deep.
+        quality_resamples: Bootstrap resamples of the quality interval.
+        seed: Seed of both.
+    """
+
+    max_drift_share: float = 0.3
+    max_number_drift: float = 0.1
+    max_code_drift: float = 0.07
+    max_risk_drift: float = 0.1
+    max_missing_share: float = 0.1
+    max_rejected_share: float = 0.05
+    min_roc_auc: float = 0.75
+    max_brier: float = 0.2
+    min_labelled_rows: int = 50
+    false_alarm_rate: float = 0.01
+    column_drift_level: float = 0.05
+    replicates: int = 20_000
+    quality_resamples: int = 4000
+    seed: int = 0
+
+    def feature_floor(self, name: str) -> float:
+        """The floor of a feature's drift: its distance's own (codes or numbers)."""
+        return self.max_code_drift if METHODS[name] == "jensenshannon" else self.max_number_drift
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Thresholds":
+        """The thresholds the HEART_* settings give."""
+        return cls(
+            max_drift_share=settings.max_drift_share,
+            max_number_drift=settings.max_number_drift,
+            max_code_drift=settings.max_code_drift,
+            max_risk_drift=settings.max_risk_drift,
+            max_missing_share=settings.max_missing_share,
+            max_rejected_share=settings.max_rejected_share,
+            min_roc_auc=settings.min_roc_auc,
+            max_brier=settings.max_brier,
+            min_labelled_rows=settings.min_labelled_rows,
+            false_alarm_rate=settings.false_alarm_rate,
+            column_drift_level=settings.column_drift_level,
+            replicates=settings.monitor_replicates,
+            quality_resamples=settings.quality_resamples,
+            seed=settings.seed,
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One statistic of a window and its decision.
+
+    Attributes:
+        metric: What was measured.
+        value: The window's value.
+        floor: The practical limit: smaller effects never alarm.
+        kind: ``max`` when large values are bad, ``min`` when small ones are.
+        no_change_limit: Beyond this, the value is rarer than the check's share of the false-alarm
+            budget when nothing changed (at this window's size).
+        interval: For quality metrics, the resampled interval of the value; the whole interval
+            must be beyond the floor.
+        baseline: For quality metrics, the reference's out-of-fold value, for comparison.
+    """
+
+    metric: str
+    value: float
+    floor: float
+    kind: Literal["max", "min"]
+    no_change_limit: float | None = None
+    interval: tuple[float, float] | None = None
+    baseline: float | None = None
+
+    @property
+    def limit(self) -> float:
+        """The value compared with: the floor, or the no-change limit where it is stricter."""
+        if self.no_change_limit is None:
+            return self.floor
+        if self.kind == "max":
+            return max(self.floor, self.no_change_limit)
+        return min(self.floor, self.no_change_limit)
+
+    @property
+    def violated(self) -> bool:
+        """True when the value (or, with an interval, all of it) is beyond the limit."""
+        if self.interval is not None:
+            low, high = self.interval
+            return low > self.floor if self.kind == "max" else high < self.floor
+        return self.value > self.limit if self.kind == "max" else self.value < self.limit
+
+
+@dataclass(frozen=True)
+class Window:
+    """Scored files not yet judged, and their row counts from the ledger."""
+
+    start: datetime | None
+    end: datetime | None
+    files: list[dict]
+
+    @property
+    def rows_scored(self) -> int:
+        """Rows with a prediction."""
+        return sum(record["rows_scored"] for record in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Rows rejected by the feature contract."""
+        return sum(record["rows_rejected"] for record in self.files)
+
+    @property
+    def rows_total(self) -> int:
+        """Input rows: scored or rejected."""
+        return self.rows_scored + self.rows_rejected
+
+    @property
+    def key(self) -> str:
+        """Stable name of the window, for report files and alert de-duplication."""
+        start = self.start.strftime("%Y%m%dT%H%M%S%f") if self.start else "beginning"
+        return f"{start}-{self.end.strftime('%Y%m%dT%H%M%S%f')}"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything monitoring concluded about one window.
+
+    Attributes:
+        checks: Every check, in a fixed order: summary checks, then each feature.
+        rows_labelled: Rows that carried a label.
+        calibration_rows: Window size the no-change limits were computed for.
+        check_level: Share of the false-alarm budget each data check may spend.
+        column_thresholds: Each observed feature's drift flag threshold (what ``drift_share``
+            counts), for Evidently's report.
+    """
+
+    checks: list[Check]
+    rows_labelled: int
+    calibration_rows: int
+    check_level: float
+    column_thresholds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def violations(self) -> list[Check]:
+        """The checks that failed."""
+        return [check for check in self.checks if check.violated]
+
+
+def select_window(scored_files: list[dict], last_end: datetime | None) -> Window:
+    """The files scored since the last judged window (all of them on the first run)."""
+    files = [f for f in scored_files if last_end is None or f["finished_at"] > last_end]
+    end = max((f["finished_at"] for f in files), default=None)
+    return Window(start=last_end, end=end, files=files)
+
+
+def read_window(window: Window, bands: RiskBands | None = None) -> pd.DataFrame:
+    """Features, risk and (when present) label of the window's scored rows; with the champion's
+    ``bands``, each risk's band code too (``with_bands``)."""
+    frames = []
+    for record in window.files:
+        frame = pd.read_parquet(record["predictions_path"])
+        if LABEL not in frame:
+            frame[LABEL] = np.nan
+        frames.append(frame[[*FEATURE_NAMES, RISK, LABEL]])
+    return with_bands(pd.concat(frames, ignore_index=True), bands)
+
+
+def window_sources(window: Window) -> list[str]:
+    """The window's files as training names its data sources (the predictions files)."""
+    return [Path(record["predictions_path"]).name for record in window.files]
+
+
+NoChangeSource = Callable[[int], NoChange]
+"""Gives the no-change replicates for a window size (``CalibrationCache.source``)."""
+
+
+def assess(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    window: Window,
+    thresholds: Thresholds,
+    no_change: NoChangeSource,
+) -> Assessment:
+    """Judge a window: drift, data quality and (with labels) model quality.
+
+    Args:
+        reference: The champion's reference rows: features, label, ``risk`` (the champion's
+            prediction) and ``oof_risk``.
+        current: The window's scored rows: features (NaN where imputed), ``risk`` and label.
+        window: The window's files and row counts.
+        thresholds: Floors and false-alarm budget.
+        no_change: No-change replicates for a window size.
+    """
+    rejected = Check(
+        REJECTED_SHARE,
+        window.rows_rejected / max(window.rows_total, 1),
+        thresholds.max_rejected_share,
+        "max",
+        no_change_limit=0.0,  # the reference holds accepted rows only
+    )
+    if current.empty:
+        return Assessment([rejected], 0, 0, thresholds.false_alarm_rate)
+    labelled = current.dropna(subset=[LABEL])
+    observed = [name for name in FEATURE_NAMES if current[name].notna().any()]
+    # Every check gets an equal share of the budget: the data checks pool theirs (min-p).
+    # Each feature, risk drift, missing share, drift share, and the bands when there are some.
+    data_checks = len(observed) + 3 + (RISK_BAND in reference)
+    checks_in_all = data_checks + (2 if _quality_measurable(labelled, thresholds) else 0)
+    share = thresholds.false_alarm_rate / checks_in_all
+    quality_checks = _quality_checks(reference, labelled, thresholds, tail=share)
+    size = calibration_size(len(current))
+    drift = _drift_checks(
+        (reference, current, observed), no_change(size), thresholds, share * data_checks
+    )
+    checks = [drift.share, drift.risk, *drift.bands, drift.missing_share, rejected]
+    checks += quality_checks
+    checks += drift.features
+    return Assessment(checks, len(labelled), size, drift.level, drift.column_thresholds)
+
+
+@dataclass(frozen=True)
+class _DriftChecks:
+    share: Check
+    risk: Check
+    bands: list[Check]
+    missing_share: Check
+    features: list[Check]
+    column_thresholds: dict[str, float]
+    level: float
+
+
+def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChecks:
+    """Per-feature drift, drift share, risk drift and missing share against their no-change limits.
+
+    ``frames`` are the reference, the window and the features observed in it. A feature with no
+    value in the window cannot drift: it is its own check instead (``missing.``).
+    """
+    reference, current, observed = frames
+    empty = [name for name in FEATURE_NAMES if name not in observed]
+    summaries = [RISK, *([RISK_BAND] if RISK_BAND in reference else [])]
+    distances = {
+        name: column_distance(reference[name], current[name], METHODS[name])
+        for name in [*observed, *summaries]
+    }
+    floor = {name: thresholds.feature_floor(name) for name in observed}
+    column_thresholds = {
+        name: max(floor[name], no_change.limit(name, thresholds.column_drift_level))
+        for name in observed
+    }
+    replicates = no_change.statistics.copy()
+    replicates[DRIFT_SHARE] = np.mean(
+        [replicates[name] >= column_thresholds[name] for name in observed], axis=0
+    )
+    null = NoChange(no_change.window_rows, replicates)
+    level = null.family_level([*observed, *summaries, MISSING_SHARE, DRIFT_SHARE], budget)
+    share = np.mean([distances[name] >= column_thresholds[name] for name in observed])
+    missing = current[FEATURE_NAMES].isna().to_numpy().mean()
+    return _DriftChecks(
+        share=Check(
+            DRIFT_SHARE, share, thresholds.max_drift_share, "max", null.limit(DRIFT_SHARE, level)
+        ),
+        risk=Check(
+            RISK_DRIFT, distances[RISK], thresholds.max_risk_drift, "max", null.limit(RISK, level)
+        ),
+        bands=(
+            [
+                Check(
+                    BAND_DRIFT,
+                    distances[RISK_BAND],
+                    thresholds.max_code_drift,
+                    "max",
+                    null.limit(RISK_BAND, level),
+                )
+            ]
+            if RISK_BAND in distances
+            else []
+        ),
+        missing_share=Check(
+            MISSING_SHARE,
+            missing,
+            thresholds.max_missing_share,
+            "max",
+            null.limit(MISSING_SHARE, level),
+        ),
+        features=[
+            Check(
+                FEATURE_DRIFT + name, distances[name], floor[name], "max", null.limit(name, level)
+            )
+            for name in observed
+        ]
+        + [_empty_feature_check(name, reference) for name in empty],
+        column_thresholds=column_thresholds,
+        level=level,
+    )
+
+
+def _empty_feature_check(name: str, reference: pd.DataFrame) -> Check:
+    """A feature with no value in the window: 100 % missing against the reference's share."""
+    return Check(MISSING + name, 1.0, float(reference[name].isna().mean()), "max")
+
+
+def _quality_measurable(labelled: pd.DataFrame, thresholds: Thresholds) -> bool:
+    """Enough labelled rows, of both classes, to judge the champion's quality."""
+    return len(labelled) >= thresholds.min_labelled_rows and labelled[LABEL].nunique() == 2
+
+
+def _quality_checks(reference, labelled, thresholds: Thresholds, tail: float) -> list[Check]:
+    """ROC AUC and Brier on labelled rows, each alarming by chance with probability ``tail``.
+
+    Each check carries the reference's out-of-fold figure as its baseline, for comparison.
+    """
+    if not _quality_measurable(labelled, thresholds):
+        return []
+    disease = disease_from_label(labelled[LABEL]).to_numpy()
+    quality = measure_quality(
+        disease,
+        labelled[RISK].to_numpy(),
+        tail=tail,
+        replicates=thresholds.quality_resamples,
+        seed=thresholds.seed,
+    )
+    baseline = {"roc_auc": None, "brier": None}
+    if OUT_OF_FOLD_RISK in reference:
+        reference_disease = disease_from_label(reference[LABEL])
+        baseline = {
+            "roc_auc": float(roc_auc_score(reference_disease, reference[OUT_OF_FOLD_RISK])),
+            "brier": float(brier_score_loss(reference_disease, reference[OUT_OF_FOLD_RISK])),
+        }
+    return [
+        Check(
+            "roc_auc",
+            quality.roc_auc,
+            thresholds.min_roc_auc,
+            "min",
+            interval=quality.roc_auc_interval,
+            baseline=baseline["roc_auc"],
+        ),
+        Check(
+            "brier",
+            quality.brier,
+            thresholds.max_brier,
+            "max",
+            interval=quality.brier_interval,
+            baseline=baseline["brier"],
+        ),
+    ]
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, assessment: Assessment, timestamp: datetime
+) -> Snapshot | None:
+    """Evidently's drift report with our thresholds: its drift flags are ours.
+
+    None when no row was scored (there is nothing to compare).
+    """
+    if not assessment.column_thresholds:
+        return None
+    observed = list(assessment.column_thresholds)
+    definition = DataDefinition(
+        numerical_columns=[name for name in [*observed, RISK] if METHODS[name] == "wasserstein"],
+        categorical_columns=[name for name in observed if METHODS[name] == "jensenshannon"],
+    )
+    (risk_check,) = [check for check in assessment.checks if check.metric == RISK_DRIFT]
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=observed,
+                num_method="wasserstein",
+                cat_method="jensenshannon",
+                per_column_threshold=assessment.column_thresholds,
+            ),
+            ValueDrift(column=RISK, method="wasserstein", threshold=risk_check.limit),
+        ]
+    )
+    columns = [*observed, RISK]
+    return report.run(
+        current_data=Dataset.from_pandas(current[columns], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+        timestamp=timestamp,
+    )
+
+
+CHECK_COLUMNS = ("check", "value", "floor", "no-change limit", "decision")
+
+
+def checks_table(assessment: Assessment) -> list[tuple[str, ...]]:
+    """One row per check, as the report, the artifact and the email show it (``CHECK_COLUMNS``)."""
+    return [
+        (
+            check.metric,
+            _value_text(check),
+            _bound(check, check.floor),
+            _no_change_text(check),
+            "VIOLATED" if check.violated else "ok",
+        )
+        for check in assessment.checks
+    ]
+
+
+def checks_table_html(assessment: Assessment) -> str:
+    """The checks as an HTML table, one row per line (SMTP refuses lines over 998 characters)."""
+    lines = ["<table border='1' cellpadding='4'>"]
+    lines.append("<tr>" + "".join(f"<th>{name}</th>" for name in CHECK_COLUMNS) + "</tr>")
+    lines += [
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in checks_table(assessment)
+    ]
+    return "\n".join([*lines, "</table>"])
+
+
+def _value_text(check: Check) -> str:
+    if check.interval is None:
+        return f"{check.value:.4f}"
+    return f"{check.value:.4f} [{check.interval[0]:.4f}, {check.interval[1]:.4f}]"
+
+
+def _no_change_text(check: Check) -> str:
+    if check.interval is not None:
+        baseline = "" if check.baseline is None else f" (reference {check.baseline:.4f})"
+        return f"whole interval beyond the floor{baseline}"
+    if check.no_change_limit is None:
+        return "-"
+    return _bound(check, check.no_change_limit)
+
+
+def _bound(check: Check, value: float) -> str:
+    return f"{'<=' if check.kind == 'max' else '>='} {value:.4g}"
+
+
+def save_report(
+    snapshot: Snapshot, assessment: Assessment, reports_dir: Path, window: Window
+) -> Path:
+    """The self-contained HTML report of a window: our checks table above Evidently's report."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / f"monitoring_{window.key}.html"
+    evidently_html = snapshot.get_html_str(as_iframe=False)
+    header = (
+        f"<h2>heart-batch checks (limits calibrated for {assessment.calibration_rows} rows)</h2>\n"
+        f"{checks_table_html(assessment)}\n"
+    )
+    body = evidently_html.find("<body>")
+    insert_at = body + len("<body>") if body >= 0 else 0
+    path.write_text(evidently_html[:insert_at] + header + evidently_html[insert_at:], "utf-8")
+    return path
