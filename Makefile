@@ -12,7 +12,7 @@ export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling evidently-ui lint format clean
+.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling evidently-ui lint format clean docs test-unit test-integration bench-tests
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,13 +25,13 @@ setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies 
 	@touch $@
 
 up: setup ## Start the whole system on 127.0.0.1: Prefect, MLflow, Evidently UI, mail sink, deployments, worker
-	$(RUN) python -m ops.stack up
+	$(RUN) python -m ops up
 
 down: ## Stop exactly what `make up` started (pid files and logs are in .state/)
-	$(RUN) python -m ops.stack down
+	$(RUN) python -m ops down
 
 status: ## Which services of `make up` are running and answering
-	$(RUN) python -m ops.stack status
+	$(RUN) python -m ops status
 
 train: setup ## Tune, log to MLflow and register a model (champion only if it beats the current one)
 	$(RUN) python -m flows.train
@@ -45,7 +45,7 @@ monitor: setup ## Judge the rows scored since the last window: drift, quality, a
 	$(RUN) python -m flows.monitor
 
 evidently-ui: setup ## Serve the Evidently workspace of monitored windows (port HEART_EVIDENTLY_PORT, 8000)
-	$(RUN) python -m heart_batch evidently-ui
+	$(RUN) python -m ops evidently-ui
 
 bench-monitor: setup ## Monitoring's alarm rates by window size against fixed thresholds, Evidently, NannyML-style
 	$(RUN) python -m tests.benchmarks.bench_monitoring
@@ -65,6 +65,18 @@ bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-u
 test: setup ## Run every test: unit, integration, end-to-end, README walkthrough, image (needs docker or podman)
 	$(RUN) pytest
 
+test-unit: setup ## The fast loop: library tests, no servers, no training (under 2 minutes)
+	$(RUN) pytest tests/unit
+
+test-integration: setup ## Flows in Prefect's harness, real SMTP, PostgreSQL, git (under 6 minutes)
+	$(RUN) pytest tests/integration
+
+bench-tests: setup ## Wall time of each test tier on this machine (the targets: unit 2 min, integration 6)
+	$(RUN) python -m tests.benchmarks.bench_tests
+
+docs: setup ## Regenerate docs/settings.md from the settings' descriptions
+	$(RUN) python -m heart_batch settings-reference > docs/settings.md
+
 lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, file checks) on every file
 	$(RUN) pre-commit run --all-files
 
@@ -72,5 +84,5 @@ format: setup ## Format the code with black
 	$(RUN) black .
 
 clean: setup ## Stop `make up`, delete local stores and state; outputs only if you say yes; never input/
-	@$(RUN) python -m ops.stack down
-	@$(RUN) python -m heart_batch clean
+	@$(RUN) python -m ops down
+	@$(RUN) python -m ops clean

@@ -8,7 +8,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import pandas as pd
+from evidently.core.report import Snapshot
 from mlflow import MlflowClient
+from prefect.client.schemas.objects import FlowRun
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -31,7 +34,6 @@ from heart_batch.monitoring.alerts import (
 from heart_batch.monitoring.checks import (
     CHECK_COLUMNS,
     Assessment,
-    Thresholds,
     Window,
     assess,
     checks_table,
@@ -84,29 +86,37 @@ def next_window(store: MonitorStore, ledger: Ledger) -> Window:
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def read_rows(window: Window, bands: RiskBands | None):
+def read_rows(window: Window, bands: RiskBands | None) -> pd.DataFrame:
     """The window's scored rows, with their band codes."""
     return read_window(window, bands)
 
 
 @task(cache_policy=NO_CACHE)
-def assess_window(champion: ChampionReference, rows, window: Window, settings: Settings):
+def assess_window(
+    champion: ChampionReference, rows: pd.DataFrame, window: Window, settings: Settings
+) -> Assessment:
     """Drift, data quality and model quality of the window, against calibrated limits."""
-    thresholds = Thresholds.from_settings(settings)
     no_change = CalibrationCache(settings.calibration_cache).source(
-        (champion.name, champion.version), champion.reference, thresholds.replicates, settings.seed
+        (champion.name, champion.version),
+        champion.reference,
+        settings.monitor_replicates,
+        settings.seed,
     )
-    return assess(champion.reference, rows, window, thresholds, no_change)
+    return assess(champion.reference, rows, window, settings, no_change)
 
 
 @task(cache_policy=NO_CACHE)
-def build_report(champion: ChampionReference, rows, assessment: Assessment, window: Window):
+def build_report(
+    champion: ChampionReference, rows: pd.DataFrame, assessment: Assessment, window: Window
+) -> Snapshot | None:
     """Evidently's drift report of the window, with the calibrated thresholds."""
-    return drift_report(champion.reference, rows, assessment, window.end)
+    return drift_report(champion.reference, rows, assessment, window.last_scored)
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_report(snapshot, assessment: Assessment, window: Window, settings: Settings) -> str:
+def publish_report(
+    snapshot: Snapshot, assessment: Assessment, window: Window, settings: Settings
+) -> str:
     """HTML report in the reports folder and the snapshot in the Evidently workspace."""
     path = save_report(snapshot, assessment, settings.reports_dir, window)
     add_snapshot(snapshot, settings.evidently_workspace)
@@ -131,11 +141,11 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
 ) -> MonitoringOutcome:
     """Compare the rows scored since the last window with the champion's reference data.
 
-    Every parameter defaults to its HEART_* setting (see README, "Settings"). ``alert_to`` is a
+    Every parameter defaults to its HEART_* setting (docs/settings.md), and is validated like it:
+    a value outside the setting's range fails the run before it reads anything. ``alert_to`` is a
     comma-separated list of recipients; ``train_deployment`` is run on violation ("" disables it).
     """
-    overrides = {name: value for name, value in locals().items() if value is not None}
-    settings = Settings().model_copy(update=overrides)
+    settings = Settings().with_overrides(**locals())
     logger = get_run_logger()
     champion = load_reference(settings)
     model = (champion.name, champion.version)
@@ -333,13 +343,15 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
         outcome.notes.append(NO_SERVER)
         return
     last = store.last_training_trigger()
-    if not retraining_allowed(last, datetime.now(timezone.utc), settings.retrain_cooldown_hours):
+    if last is not None and not retraining_allowed(
+        last, datetime.now(timezone.utc), settings.retrain_cooldown_hours
+    ):
         note = f"cooldown: retraining was triggered at {last.isoformat()}"
         logger.info("No retraining: %s", note)
         store.record_trigger(run_id, None, note)
         return
     try:
-        training = run_deployment(
+        training: FlowRun = run_deployment(  # type: ignore[assignment]  # sync here
             name=settings.train_deployment,
             parameters={
                 "trigger": f"monitoring window {window.key}: "

@@ -5,6 +5,8 @@ never imports pandas, scikit-learn or MLflow, and never loads the model.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -14,6 +16,10 @@ from flows.command import run_from_shell
 from flows.retries import unless_nothing_to_load
 from heart_batch.scoring.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
 from heart_batch.settings import Settings
+
+if TYPE_CHECKING:  # heavy modules, imported by the tasks only when there is work
+    from heart_batch.scoring.intake import FileOutcome, Intake
+    from heart_batch.scoring.scorer import ScoringModel
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
 
@@ -44,7 +50,7 @@ def scan(settings: Settings) -> InboxScan:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=unless_nothing_to_load)
-def load_model(settings: Settings):
+def load_model(settings: Settings) -> "ScoringModel":
     """Load the champion once for the run; fails at once if there is none."""
     # Heavy imports only when there is work.
     # pylint: disable=import-outside-toplevel
@@ -54,7 +60,7 @@ def load_model(settings: Settings):
 
 
 @task(cache_policy=NO_CACHE)
-def refuse_link(path, settings: Settings):
+def refuse_link(path: Path, settings: Settings) -> "FileOutcome":
     """Quarantine a link found in the input folder (the link itself; what it points at is never
     read)."""
     # pylint: disable=import-outside-toplevel
@@ -64,7 +70,7 @@ def refuse_link(path, settings: Settings):
 
 
 @task(cache_policy=NO_CACHE)
-def score_one(path, intake, model):
+def score_one(path: Path, intake: "Intake", model: "ScoringModel") -> "FileOutcome":
     """Claim, score, record and archive (or quarantine) one file."""
     # pylint: disable=import-outside-toplevel
     from heart_batch.scoring.intake import process_file
@@ -73,7 +79,7 @@ def score_one(path, intake, model):
 
 
 @task(cache_policy=NO_CACHE)
-def score_one_on_cluster(path, settings: Settings, model):
+def score_one_on_cluster(path: Path, settings: Settings, model: "ScoringModel") -> "FileOutcome":
     """``score_one`` on a Dask worker, which opens its own intake (database connections do not
     travel); a worker lost mid-file leaves a claim whose process is gone, so the retry takes it
     over."""
@@ -100,7 +106,8 @@ def _score_files(paths: list, settings: Settings, model) -> list:
     if settings.dask_address:
         from prefect_dask import DaskTaskRunner
 
-        runner = DaskTaskRunner(address=settings.dask_address)
+        # prefect-dask's runner is a TaskRunner of its own futures, which Prefect's hint misses.
+        runner: Any = DaskTaskRunner(address=settings.dask_address)
         return score_on_cluster.with_options(task_runner=runner)(paths, settings, model)
     from heart_batch.scoring.intake import open_intake
 
@@ -121,9 +128,8 @@ def score(
     """
     # Heavy imports only when there is work.
     # pylint: disable=import-outside-toplevel
-    overrides = {"settle_seconds": settle_seconds, "max_missing_features": max_missing_features}
-    settings = Settings().model_copy(
-        update={name: value for name, value in overrides.items() if value is not None}
+    settings = Settings().with_overrides(
+        settle_seconds=settle_seconds, max_missing_features=max_missing_features
     )
     logger = get_run_logger()
     inbox = scan(settings)

@@ -8,13 +8,13 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.command import run_from_shell
 from heart_batch.model.bands import BandTargets
-from heart_batch.model.pipeline import MODEL_FAMILIES
+from heart_batch.model.pipeline import check_families
 from heart_batch.registry.champion import register_candidate
 from heart_batch.registry.tracking import configure_tracking, git_commit
 from heart_batch.settings import Settings
 from heart_batch.training.cross_validation import CvPlan
 from heart_batch.training.data import TrainingData, load_current_training_data
-from heart_batch.training.promotion import Tolerances, decision_table
+from heart_batch.training.promotion import decision_table
 from heart_batch.training.run import (
     Candidate,
     GateInputs,
@@ -89,18 +89,20 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
             gradient_boosting).
         cv_folds: Folds per cross-validation repeat (default HEART_CV_FOLDS).
         cv_repeats: Cross-validation repeats (default HEART_CV_REPEATS).
+
+    Each parameter is validated like its setting (docs/settings.md): ``cv_folds=0`` or an unknown
+    family fails the run before it trains.
         trigger: Why this run was started, when monitoring started it (recorded on the run).
         flagged_sources: Data sources monitoring found drifting: a challenger that improves their
             Brier score, and is no worse pooled, is promoted.
     """
-    settings = Settings()
+    settings = Settings().with_overrides(
+        max_evals=max_evals, seed=seed, cv_folds=cv_folds, cv_repeats=cv_repeats
+    )
+    families = check_families(families)
     logger = get_run_logger()
     experiment_id = configure_tracking(settings)
-    plan = CvPlan(
-        folds=cv_folds or settings.cv_folds,
-        repeats=cv_repeats or settings.cv_repeats,
-        seed=settings.seed if seed is None else seed,
-    )
+    plan = CvPlan.from_settings(settings)
     if trigger:
         logger.info("Started by monitoring: %s", trigger)
     data = load_data(settings)
@@ -114,16 +116,11 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     )
     incumbent = load_champion_as_deployed(settings)
     gate = GateInputs(
-        Tolerances(
-            min_auc_gain=settings.min_auc_gain,
-            max_auc_loss=settings.max_auc_loss,
-            max_brier_increase=settings.max_brier_increase,
-            min_source_rows=settings.min_source_rows,
-        ),
+        settings,
         tuple(flagged_sources or ()),
         trigger,
     )
-    search = (max_evals or settings.max_evals, list(families or MODEL_FAMILIES))
+    search = (settings.max_evals, families)
     run = (experiment_id, git_commit(settings.home))
     candidate = tune_and_judge(
         data, plan, search, incumbent, gate, run, BandTargets.from_settings(settings)

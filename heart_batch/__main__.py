@@ -2,19 +2,17 @@
 
 python -m heart_batch has-champion    exit status 0 if the registry has a champion, else 1
 python -m heart_batch prepare-input   create a missing input folder with the example export
-python -m heart_batch evidently-ui    serve the Evidently workspace on HEART_EVIDENTLY_PORT
-python -m heart_batch clean           delete local state; ask before deleting outputs
+python -m heart_batch settings-reference   print docs/settings.md (`make docs` writes it)
+
+The local stack's commands (up, down, status, evidently-ui, clean) are ``python -m ops``.
 """
 
 import argparse
-import os
 import sys
 
 from heart_batch.scoring.inbox import seed_with_examples
-from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools
+from heart_batch.settings import PROJECT_ROOT, Settings, quiet_tools, reference_page
 from heart_batch.storage.urls import without_password
-from ops.clean import delete, describe, plan_clean
-from ops.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "has-champion": has_champion,
         "prepare-input": prepare_input,
-        "evidently-ui": evidently_ui,
-        "clean": clean,
+        "settings-reference": settings_reference,
     }
     parser = argparse.ArgumentParser(prog="python -m heart_batch")
     parser.add_argument("command", choices=commands)
@@ -60,38 +57,10 @@ def prepare_input(settings: Settings) -> int:
     return 0
 
 
-def evidently_ui(settings: Settings) -> int:
-    """Replace this process with the Evidently UI on the monitoring workspace."""
-    settings.evidently_workspace.mkdir(parents=True, exist_ok=True)
-    (ui,) = [service for service in Stack(settings).servers() if service.name == "evidently-ui"]
-    print(f"Evidently UI of {settings.evidently_workspace} on {ui.ui_url}")
-    os.execv(ui.command[0], ui.command)
-    return 1  # not reached: execv does not return
-
-
-def clean(settings: Settings) -> int:
-    """Delete the local stores and state; delete the outputs only if the person says yes."""
-    plan = plan_clean(settings)
-    if plan.state:
-        delete(plan.state)
-        print(f"Deleted {describe(plan.state, settings.home)}")
-    if not plan.outputs:
-        print("No outputs to delete.")
-    elif _confirmed(f"Also delete the outputs: {describe(plan.outputs, settings.home)}? [y/N] "):
-        delete(plan.outputs)
-        print("Deleted the outputs.")
-    else:
-        print(f"Kept the outputs in {settings.output_dir}.")
-    print(f"The input folder {settings.input_dir} is never deleted by make clean.")
+def settings_reference(_settings: Settings) -> int:
+    """Print docs/settings.md, the reference page of every setting."""
+    print(reference_page(), end="")
     return 0
-
-
-def _confirmed(question: str) -> bool:
-    """A yes typed at a terminal; without a terminal the answer is no."""
-    if not sys.stdin.isatty():
-        print(question + "no (not asked: no terminal)")
-        return False
-    return input(question).strip().lower() in ("y", "yes")
 
 
 if __name__ == "__main__":

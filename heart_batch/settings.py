@@ -11,7 +11,10 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from typing import Any, Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heart_batch.storage.urls import LocalPostgres, store_url
@@ -37,10 +40,53 @@ def quiet_tools(environ: MutableMapping[str, str] = os.environ) -> None:
         environ.setdefault(name, value)
 
 
-class Settings(BaseSettings):
-    """Configuration of heart-batch, read from the environment (see README, "Settings")."""
+UNSET_PATH = Path()
+"""The default of a folder that lives inside another one unless a variable says otherwise."""
+
+
+def _or(path: Path, default: Path) -> Path:
+    return default if path == UNSET_PATH else path
+
+
+class InvalidSettingError(ValueError):
+    """A setting (variable, flow or deployment parameter) outside what it allows."""
+
+
+def variable_name(name: str, field: FieldInfo) -> str:
+    """The environment variable of a settings field: ``HEART_<NAME>`` unless it has an alias."""
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else f"HEART_{name.upper()}"
+
+
+def allowed_range(field: FieldInfo) -> str:
+    """The bounds of a numeric field in words ("> 0 and < 1"), or '' when it has none."""
+    symbols = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+    bounds = [
+        f"{symbol} {getattr(constraint, name)}"
+        for constraint in field.metadata
+        for name, symbol in symbols.items()
+        if getattr(constraint, name, None) is not None
+    ]
+    return " and ".join(bounds)
+
+
+class _Area(BaseSettings):
+    """Settings of one area, read from ``HEART_*`` variables (the same names in every area)."""
 
     model_config = SettingsConfigDict(env_prefix="HEART_", extra="ignore", populate_by_name=True)
+
+
+class Seeded(_Area):
+    """The seed training and monitoring share, so that a run is reproducible end to end."""
+
+    seed: int = Field(
+        42, description="Seed of the search, the folds, the models and the no-change replicates."
+    )
+
+
+class StoreSettings(_Area):
+    """Where everything is kept: the project folder, the MLflow stores, our tables' database,
+    the input and output folders, and a PostgreSQL server for all of them."""
 
     home: Path = Field(PROJECT_ROOT, description="Folder that relative paths are resolved against.")
     mlflow_tracking_uri: str = Field(
@@ -56,27 +102,16 @@ class Settings(BaseSettings):
     )
     experiment_name: str = Field("heart-disease-risk", description="MLflow experiment.")
     model_name: str = Field("heart-disease-risk", description="Registered model name.")
-    training_data: Path = Field(Path("data/heart.csv"), description="Seed training CSV.")
-
-    max_evals: int = Field(40, ge=1, description="Hyperopt trials per training run.")
-    seed: int = Field(42, description="Seed of the search, the folds and the models.")
-    cv_folds: int = Field(5, ge=2, description="Stratified folds per cross-validation repeat.")
-    cv_repeats: int = Field(5, ge=1, description="Repeats of the cross-validation.")
-    min_auc_gain: float = Field(
-        0.0, ge=0.0, description="ROC AUC gain over the champion that counts as better."
+    input_dir: Path = Field(
+        Path("input"),
+        description="Folder that hospitals drop CSV files into (`processed/`, `quarantine/` "
+        "inside).",
     )
-    max_brier_increase: float = Field(
-        0.01, ge=0.0, description="Brier score a challenger may lose against the champion."
+    output_dir: Path = Field(
+        Path("outputs"),
+        description="Predictions at the top level; `_rejected/`, `_reports/`, `_evidently/` "
+        "inside.",
     )
-    max_auc_loss: float = Field(
-        0.005, ge=0.0, description="ROC AUC a challenger may lose against the champion."
-    )
-    min_source_rows: int = Field(
-        30, ge=2, description="Labelled rows a data source needs for figures of its own."
-    )
-
-    input_dir: Path = Field(Path("input"), description="Folder that hospitals drop CSV files into.")
-    output_dir: Path = Field(Path("outputs"), description="Folder of predictions and rejections.")
     database_url: str = Field(
         "",
         repr=False,  # a database URL may hold a password
@@ -94,15 +129,35 @@ class Settings(BaseSettings):
         description="'local': `make up` starts a PostgreSQL server from the machine's binaries "
         "(data under <stack_dir>/postgres) and every store uses it.",
     )
-    postgres_port: int = Field(5433, description="Port of the local PostgreSQL server.")
+    postgres_port: int = Field(
+        5433, ge=1, le=65535, description="Port of the local PostgreSQL server."
+    )
     heart_database: str = Field("heart", description="PostgreSQL database of our tables.")
     mlflow_database: str = Field("mlflow", description="PostgreSQL database of MLflow.")
     prefect_database: str = Field("prefect", description="PostgreSQL database of Prefect.")
-    settle_seconds: float = Field(
-        30.0, ge=0, description="A file is picked up only once unchanged for this long."
+
+
+class TrainingSettings(Seeded):
+    """Nightly training: the search, the fixed folds, the promotion gate and the risk bands."""
+
+    training_data: Path = Field(Path("data/heart.csv"), description="Seed training CSV.")
+    learn_from_scored_labels: bool = Field(
+        True, description="Training adds labelled rows that scoring accepted to the seed data."
     )
-    max_missing_features: int = Field(
-        4, ge=0, le=13, description="Most features a row may miss (and have imputed) to be scored."
+    max_evals: int = Field(40, ge=1, description="Hyperopt trials per training run.")
+    cv_folds: int = Field(5, ge=2, description="Stratified folds per cross-validation repeat.")
+    cv_repeats: int = Field(5, ge=1, description="Repeats of the cross-validation.")
+    min_auc_gain: float = Field(
+        0.0, ge=0.0, description="ROC AUC gain over the champion that counts as better."
+    )
+    max_brier_increase: float = Field(
+        0.01, ge=0.0, description="Brier score a challenger may lose against the champion."
+    )
+    max_auc_loss: float = Field(
+        0.005, ge=0.0, description="ROC AUC a challenger may lose against the champion."
+    )
+    min_source_rows: int = Field(
+        30, ge=2, description="Labelled rows a data source needs for figures of its own."
     )
     band_min_sensitivity: float = Field(
         0.95,
@@ -117,6 +172,17 @@ class Settings(BaseSettings):
         lt=1,
         description="Training: the high risk band's cut-off keeps its specificity at least this "
         "high on the out-of-fold risks.",
+    )
+
+
+class ScoringSettings(_Area):
+    """Hourly scoring: when a file is taken, what a row may miss, how files are read."""
+
+    settle_seconds: float = Field(
+        30.0, ge=0, description="A file is picked up only once unchanged for this long."
+    )
+    max_missing_features: int = Field(
+        4, ge=0, le=13, description="Most features a row may miss (and have imputed) to be scored."
     )
     reasons: bool = Field(
         True,
@@ -153,20 +219,18 @@ class Settings(BaseSettings):
     )
     scoring_threads: int = Field(2, ge=1, description="Batches predicted in parallel.")
     batch_bytes: int = Field(
-        2 << 20, ge=1 << 16, description="CSV bytes read per batch (bounds memory per batch)."
+        2 << 20, ge=1 << 10, description="CSV bytes read per batch (bounds memory per batch)."
+    )
+    dask_address: str = Field(
+        "",
+        description="A Dask scheduler (tcp://host:port): the score flow scores its files as tasks "
+        "on that cluster. Empty: in the flow's own process.",
     )
 
-    learn_from_scored_labels: bool = Field(
-        True, description="Training adds labelled rows that scoring accepted to the seed data."
-    )
 
-    reports_dir: Path | None = Field(
-        None, description="Monitoring HTML reports; default: <output_dir>/_reports."
-    )
-    evidently_workspace: Path | None = Field(
-        None,
-        description="Evidently workspace (`make evidently-ui`); default: <output_dir>/_evidently.",
-    )
+class MonitoringSettings(Seeded):
+    """Monitoring: the window, the checks' floors, the false-alarm budget, alerts, retraining."""
+
     min_window_rows: int = Field(
         100, ge=1, description="Fewer input rows are carried over instead of judged."
     )
@@ -205,9 +269,22 @@ class Settings(BaseSettings):
     calibration_cache: Path = Field(
         Path(".cache/calibration"), description="No-change replicates per champion and size."
     )
+    reports_dir: Path = Field(
+        UNSET_PATH, description="Monitoring HTML reports; default: <output_dir>/_reports."
+    )
+    evidently_workspace: Path = Field(
+        UNSET_PATH,
+        description="Evidently workspace (`make evidently-ui`); default: <output_dir>/_evidently.",
+    )
     email_block: str = Field("heart-alerts", description="prefect-email credentials block name.")
     alert_to: str = Field("", description="Alert recipients, comma-separated; empty: no email.")
     alert_from: str = Field("heart-batch@localhost", description="Sender of alert emails.")
+    smtp_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the SMTP server to connect or answer; an alert not sent "
+        "is kept and sent by the next monitor run.",
+    )
     train_deployment: str = Field(
         "train-heart-risk/train",
         description="Deployment run on violation (flow/deployment); empty: no retraining.",
@@ -217,6 +294,11 @@ class Settings(BaseSettings):
     )
 
     # The whole system on one machine (`make up`): servers on 127.0.0.1, state under stack_dir.
+
+
+class StackSettings(_Area):
+    """The whole system on one machine (`make up`): servers on 127.0.0.1, state under stack_dir."""
+
     stack_dir: Path = Field(Path(".state"), description="Pid files, logs and servers' state.")
     bind_host: str = Field(
         "127.0.0.1",
@@ -226,16 +308,23 @@ class Settings(BaseSettings):
     prefect_auth: SecretStr = Field(
         SecretStr(""),
         description="user:password the Prefect server requires and its clients send "
-        "(PREFECT_SERVER_API_AUTH_STRING, PREFECT_API_AUTH_STRING).",
+        "(PREFECT_SERVER_API_AUTH_STRING, PREFECT_API_AUTH_STRING); empty: `make up` generates "
+        "one into <stack_dir>/secrets/prefect-password. Only ever in the environment.",
     )
     mlflow_username: str = Field("admin", description="MLflow basic-auth user (the admin).")
     mlflow_password: SecretStr = Field(
         SecretStr(""), description="Its password: the MLflow server then requires basic auth."
     )
-    prefect_port: int = Field(4200, description="Port of the Prefect server and UI.")
-    mlflow_port: int = Field(5000, description="Port of the MLflow tracking server and UI.")
-    evidently_port: int = Field(8000, description="Port of the Evidently UI.")
-    mail_port: int = Field(1025, description="Port of the local mail sink (no HEART_SMTP_SERVER).")
+    prefect_port: int = Field(
+        4200, ge=1, le=65535, description="Port of the Prefect server and UI."
+    )
+    mlflow_port: int = Field(
+        5000, ge=1, le=65535, description="Port of the MLflow tracking server and UI."
+    )
+    evidently_port: int = Field(8000, ge=1, le=65535, description="Port of the Evidently UI.")
+    mail_port: int = Field(
+        1025, ge=1, le=65535, description="Port of the local mail sink (no HEART_SMTP_SERVER)."
+    )
     work_pool: str = Field("heart-batch", description="Process work pool the workers serve.")
     workers: int = Field(
         1,
@@ -243,15 +332,12 @@ class Settings(BaseSettings):
         description="`make up`: workers on the pool (each its own machine in production); 0: "
         "the servers only, the workers run elsewhere (for example the image).",
     )
-    dask_address: str = Field(
-        "",
-        description="A Dask scheduler (tcp://host:port): the score flow scores its files as tasks "
-        "on that cluster. Empty: in the flow's own process.",
-    )
     dask_workers: int = Field(
         0, ge=0, description="`make up`: start a local Dask scheduler and this many workers."
     )
-    dask_port: int = Field(8786, description="`make up`: port of the local Dask scheduler.")
+    dask_port: int = Field(
+        8786, ge=1, le=65535, description="`make up`: port of the local Dask scheduler."
+    )
     deployment_file: str = Field(
         "prefect.yaml",
         description="What `make up` deploys: prefect.yaml (clone from git) or deployment.yaml "
@@ -264,17 +350,11 @@ class Settings(BaseSettings):
     smtp_server: str = Field(
         "", description="SMTP server of the email block; empty: the local mail sink."
     )
-    smtp_port: int = Field(465, description="SMTP port (465 SSL, 587 STARTTLS).")
+    smtp_port: int = Field(465, ge=1, le=65535, description="SMTP port (465 SSL, 587 STARTTLS).")
     smtp_type: Literal["SSL", "STARTTLS", "INSECURE"] = Field("SSL", description="SMTP security.")
     smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
     smtp_password: SecretStr = Field(
         SecretStr(""), description="SMTP password (an app password for Gmail); never in git."
-    )
-    smtp_timeout_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="Longest wait for the SMTP server to connect or answer; an alert not sent "
-        "is kept and sent by the next monitor run.",
     )
     allowed_hosts: str = Field(
         "",
@@ -283,15 +363,54 @@ class Settings(BaseSettings):
         "its full name and the addresses of its network interfaces).",
     )
 
+
+class Settings(  # pylint: disable=too-many-ancestors  # one base per area, by design
+    StoreSettings, TrainingSettings, ScoringSettings, MonitoringSettings, StackSettings
+):
+    """Every area's settings in one object, read from the environment (docs/settings.md).
+
+    Each area's functions take their own area's type, so a test builds only what it needs; an
+    entry point builds this one object, and ``with_overrides`` validates a flow's parameters.
+    """
+
+    def with_overrides(self, **overrides: Any) -> Self:
+        """These settings with some replaced (None means "keep"), validated like the environment.
+
+        Raises:
+            InvalidSettingError: An override is outside its range; the message names the
+                variable, the value and what is allowed.
+        """
+        updates = {name: value for name, value in overrides.items() if value is not None}
+        unknown = sorted(set(updates) - set(type(self).model_fields))
+        if unknown:
+            raise InvalidSettingError(f"No such setting: {', '.join(unknown)}")
+        try:
+            return type(self).model_validate({**self.model_dump(), **updates})
+        except ValidationError as error:
+            raise InvalidSettingError(self._explain(error, updates)) from None
+
+    def _explain(self, error: ValidationError, updates: dict[str, Any]) -> str:
+        problems = []
+        for problem in error.errors():
+            name = str(problem["loc"][0])
+            field = type(self).model_fields.get(name) or FieldInfo()
+            bounds = allowed_range(field)
+            problems.append(
+                f"{variable_name(name, field)}={updates.get(name)!r} is not allowed: "
+                f"{problem['msg'].lower()}{f' (allowed: {bounds})' if bounds else ''}. "
+                f"{field.description}"
+            )
+        return "Invalid setting: " + "; ".join(problems)
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         self.training_data = self.home / self.training_data
         self.input_dir = self.home / self.input_dir
         self.output_dir = self.home / self.output_dir
-        self.reports_dir = self.home / (self.reports_dir or self.output_dir / "_reports")
+        self.reports_dir = self.home / _or(self.reports_dir, self.output_dir / "_reports")
         self.evidently_workspace = self.home / (
-            self.evidently_workspace or self.output_dir / "_evidently"
+            _or(self.evidently_workspace, self.output_dir / "_evidently")
         )
         self.calibration_cache = self.home / self.calibration_cache
         self.stack_dir = self.home / self.stack_dir
@@ -353,3 +472,55 @@ class Settings(BaseSettings):
     def tracking_store_is_database(self) -> bool:
         """True when MLflow talks to a database directly (no tracking server)."""
         return not self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))
+
+
+AREAS: tuple[type[BaseSettings], ...] = (
+    StoreSettings,
+    TrainingSettings,
+    ScoringSettings,
+    MonitoringSettings,
+    StackSettings,
+)
+"""The areas of ``Settings``, in the order of the reference page."""
+
+
+def reference_page() -> str:
+    """docs/settings.md: every variable of every area, its default, range and meaning."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from heart_batch/settings.py by `make docs`; a test keeps it current. -->",
+        "",
+        "Every setting is an environment variable (flow and deployment parameters of the same name "
+        "override it, validated the same way). Relative paths are resolved against `HEART_HOME`.",
+    ]
+    for area in AREAS:
+        lines += ["", f"## {area.__name__.removesuffix('Settings')}", ""]
+        lines += [" ".join(line.strip() for line in (area.__doc__ or "").splitlines()), ""]
+        lines += ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
+        for name, field in area.model_fields.items():
+            lines.append(
+                f"| `{variable_name(name, field)}` | {_shown_default(field)} | "
+                f"{allowed_range(field) or _choices(field)} | {field.description} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _shown_default(field: FieldInfo) -> str:
+    default = field.default
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    if isinstance(default, Path) and default.is_absolute():
+        return "the project checkout"
+    if default is None or default in ("", UNSET_PATH):
+        return "empty"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default}`"
+
+
+def _choices(field: FieldInfo) -> str:
+    choices = getattr(field.annotation, "__args__", ())
+    return ", ".join(
+        f"`{choice}`" if choice else "empty" for choice in choices if isinstance(choice, str)
+    )

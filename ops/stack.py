@@ -7,7 +7,7 @@ email block and the three deployments; then starts a worker. Every process has a
 that names a live process (same pid, same start time) means "already running", so ``up`` twice
 starts nothing twice and ``down`` never signals a stranger that reused a pid.
 
-    python -m ops.stack up|down|status
+    python -m ops up|down|status
 """
 
 import base64
@@ -342,7 +342,7 @@ class Stack:
             folder.mkdir(parents=True, exist_ok=True)
         report: list[str] = []
         self._refuse_to_expose_without_credentials()
-        started = []
+        started: list[str] = []
         try:
             if self.settings.local_postgres is not None:
                 self.settings.local_postgres.initialise()
@@ -450,7 +450,7 @@ class Stack:
     @staticmethod
     def _answers(service: Service) -> bool:
         if service.health_url is None:
-            return _port_taken(service.port)
+            return service.port is not None and _port_taken(service.port)
         request = urllib.request.Request(service.health_url)
         if service.credentials:
             token = base64.b64encode(service.credentials.encode()).decode()
@@ -617,27 +617,3 @@ def _port_taken(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex((HOST, port)) == 0
-
-
-def main(argv: list[str]) -> int:
-    """``up``, ``down`` or ``status``; exit code 1 with the reason when something fails."""
-    if len(argv) != 1 or argv[0] not in ("up", "down", "status"):
-        print("usage: python -m ops.stack up|down|status", file=sys.stderr)
-        return 2
-    stack = Stack(Settings())
-    try:
-        if argv[0] == "status":
-            rows = stack.status()
-            for name, pid, healthy in rows:
-                state = f"running (pid {pid})" if pid else "stopped"
-                print(f"{name:15} {state}{'' if healthy or not pid else ', not answering'}")
-            return 0 if all(healthy for *_, healthy in rows) else 1
-        print("\n".join(stack.up() if argv[0] == "up" else stack.down()))
-    except StackError as error:
-        print(f"heart-batch stack: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -38,7 +38,7 @@ class Feature:
         """The valid domain in words, for rejection reasons and docs."""
         if self.codes:
             return ", ".join(f"{code}={meaning}" for code, meaning in self.codes.items())
-        low, high = self.valid_range
+        low, high = self.valid_range or (float("-inf"), float("inf"))
         return f"{low:g} to {high:g} {self.unit}".strip()
 
     def value_label(self, code: int | None = None) -> str:

@@ -69,7 +69,7 @@ def _feature_problems(feature: Feature, numbers: np.ndarray, not_a_number: np.nd
     if feature.codes:
         invalid = present & ~np.isin(numbers, list(feature.codes))
     else:
-        low, high = feature.valid_range
+        low, high = feature.valid_range or (-np.inf, np.inf)
         invalid = present & ((numbers < low) | (numbers > high))
     outside = [
         f"{feature.name}={value:g} outside {feature.domain_text()}" for value in numbers[invalid]

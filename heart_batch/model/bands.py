@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from heart_batch.contract.columns import RISK, RISK_BAND
-from heart_batch.settings import Settings
+from heart_batch.settings import TrainingSettings
 
 BAND_NAMES = ("low", "intermediate", "high")
 """Band codes 0, 1, 2 in this order."""
@@ -25,11 +25,11 @@ CONFIDENCE = 0.95
 class BandTargets:
     """What the cut-offs must keep on the out-of-fold risks."""
 
-    min_sensitivity: float = 0.95
-    min_specificity: float = 0.90
+    min_sensitivity: float
+    min_specificity: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "BandTargets":
+    def from_settings(cls, settings: TrainingSettings) -> "BandTargets":
         """The targets the HEART_BAND_* settings give."""
         return cls(settings.band_min_sensitivity, settings.band_min_specificity)
 
@@ -135,7 +135,7 @@ def choose_bands(risk: np.ndarray, disease: np.ndarray, targets: BandTargets) ->
         sensitivity_interval=wilson_interval(int(np.sum(codes[disease] > 0)), len(diseased)),
         specificity=float(np.mean(codes[~disease] < 2)),
         specificity_interval=wilson_interval(int(np.sum(codes[~disease] < 2)), len(healthy)),
-        shares=tuple(float(share) for share in np.bincount(codes, minlength=3) / len(risk)),
+        shares=_three(np.bincount(codes, minlength=3) / len(risk)),
         targets=targets,
         rows=len(risk),
     )
@@ -157,3 +157,8 @@ def with_bands(frame: pd.DataFrame, bands: RiskBands | None) -> pd.DataFrame:
     if bands is None:
         return frame
     return frame.assign(**{RISK_BAND: bands.codes(frame[RISK].to_numpy())})
+
+
+def _three(shares: np.ndarray) -> tuple[float, float, float]:
+    low, intermediate, high = (float(share) for share in shares)
+    return low, intermediate, high

@@ -22,7 +22,6 @@ risk itself is the mean of the ``p_k``).
 """
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -59,9 +58,10 @@ class ContributionFunction(Protocol):
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray: ...
 
-    candidates: Callable[[np.ndarray], np.ndarray]
-    """Features x rows, float32: the contributions of the observed values, NaN where a value was
-    imputed (never a reason). Codes must be the contract's (validated rows)."""
+    def candidates(self, matrix: np.ndarray) -> np.ndarray:
+        """Features x rows, float32: the contributions of the observed values, NaN where a value
+        was imputed (never a reason). Codes must be the contract's (validated rows)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,8 @@ class _Labels:
 
 
 def _labels() -> _Labels:
-    texts, start = [], []
+    texts: list[str] = []
+    start: list[int] = []
     for feature in FEATURES:
         start.append(len(texts))
         if feature.codes:

@@ -58,16 +58,27 @@ _FAMILY_SPACES: dict[str, dict[str, Any]] = {
 }
 
 
+def check_families(families: list[str] | None) -> list[str]:
+    """The model families to search: those named, or all when None.
+
+    Raises:
+        ValueError: None was named, or an unknown one.
+    """
+    if families is None:
+        return list(MODEL_FAMILIES)
+    unknown = sorted(set(families) - set(MODEL_FAMILIES))
+    if unknown or not families:
+        raise ValueError(f"unknown model families {unknown}; choose from {MODEL_FAMILIES}")
+    return list(families)
+
+
 def search_space(families: tuple[str, ...] | list[str] = MODEL_FAMILIES):
     """Hyperopt space over the given model families.
 
     Raises:
         ValueError: An unknown family was named.
     """
-    unknown = sorted(set(families) - set(MODEL_FAMILIES))
-    if unknown or not families:
-        raise ValueError(f"unknown model families {unknown}; choose from {MODEL_FAMILIES}")
-    return hp.choice("model", [_FAMILY_SPACES[family] for family in families])
+    return hp.choice("model", [_FAMILY_SPACES[family] for family in check_families(list(families))])
 
 
 def normalize_params(params: dict[str, Any]) -> dict[str, Any]:

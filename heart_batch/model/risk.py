@@ -248,7 +248,7 @@ def probe_rows(count: int = 2000, seed: int = 0) -> pd.DataFrame:
             codes = np.array([*feature.codes, max(feature.codes) + 1], dtype=np.float64)
             values = rng.choice(codes, count)
         else:
-            low, high = feature.valid_range
+            low, high = feature.valid_range or (0.0, 1.0)
             values = rng.uniform(low, high, count)
         values[rng.random(count) < 0.2] = np.nan
         columns[feature.name] = values

@@ -83,7 +83,7 @@ def _window_line(window: Window, rows_labelled: int | None) -> str:
     start = window.start.isoformat() if window.start else "the first scored file"
     labelled = f", {rows_labelled} labelled" if rows_labelled is not None else ""
     return (
-        f"<p>Window: {start} to {window.end.isoformat()}; {len(window.files)} files, "
+        f"<p>Window: {start} to {window.last_scored.isoformat()}; {len(window.files)} files, "
         f"{window.rows_scored} rows scored, {window.rows_rejected} rejected{labelled}.</p>"
     )
 

@@ -34,7 +34,7 @@ from heart_batch.model.bands import RiskBands, with_bands
 from heart_batch.monitoring.drift import METHODS, column_distance
 from heart_batch.monitoring.no_change import MISSING_SHARE, NoChange, calibration_size
 from heart_batch.monitoring.quality import measure_quality
-from heart_batch.settings import Settings
+from heart_batch.settings import MonitoringSettings
 
 DRIFT_SHARE = "drift_share"
 RISK_DRIFT = "risk_drift"
@@ -48,58 +48,13 @@ MISSING = "missing."
 """Prefix of the check of a feature with no value at all in the window, e.g. ``missing.chol``."""
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Floors of the checks (an alarm needs the effect beyond them) and the false-alarm budget.
-
-    Attributes:
-        false_alarm_rate: Chance that a window from an unchanged population raises any alarm.
-        column_drift_level: Per-feature level of the drift flag that ``drift_share`` counts
-            (Evidently's per-column p-value level).
-        replicates: No-change replicates per calibration: enough that the per-check level (about
-            the budget over 19 checks) is many replicates deep.
-        quality_resamples: Bootstrap resamples of the quality interval.
-        seed: Seed of both.
-    """
-
-    max_drift_share: float = 0.3
-    max_number_drift: float = 0.1
-    max_code_drift: float = 0.07
-    max_risk_drift: float = 0.1
-    max_missing_share: float = 0.1
-    max_rejected_share: float = 0.05
-    min_roc_auc: float = 0.75
-    max_brier: float = 0.2
-    min_labelled_rows: int = 50
-    false_alarm_rate: float = 0.01
-    column_drift_level: float = 0.05
-    replicates: int = 20_000
-    quality_resamples: int = 4000
-    seed: int = 0
-
-    def feature_floor(self, name: str) -> float:
-        """The floor of a feature's drift: its distance's own (codes or numbers)."""
-        return self.max_code_drift if METHODS[name] == "jensenshannon" else self.max_number_drift
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Thresholds":
-        """The thresholds the HEART_* settings give."""
-        return cls(
-            max_drift_share=settings.max_drift_share,
-            max_number_drift=settings.max_number_drift,
-            max_code_drift=settings.max_code_drift,
-            max_risk_drift=settings.max_risk_drift,
-            max_missing_share=settings.max_missing_share,
-            max_rejected_share=settings.max_rejected_share,
-            min_roc_auc=settings.min_roc_auc,
-            max_brier=settings.max_brier,
-            min_labelled_rows=settings.min_labelled_rows,
-            false_alarm_rate=settings.false_alarm_rate,
-            column_drift_level=settings.column_drift_level,
-            replicates=settings.monitor_replicates,
-            quality_resamples=settings.quality_resamples,
-            seed=settings.seed,
-        )
+def feature_floor(thresholds: MonitoringSettings, name: str) -> float:
+    """The floor of a feature's drift: its distance's own (codes or numbers)."""
+    return (
+        thresholds.max_code_drift
+        if METHODS[name] == "jensenshannon"
+        else thresholds.max_number_drift
+    )
 
 
 @dataclass(frozen=True)
@@ -171,7 +126,14 @@ class Window:
     def key(self) -> str:
         """Stable name of the window, for report files and alert de-duplication."""
         start = self.start.strftime("%Y%m%dT%H%M%S%f") if self.start else "beginning"
-        return f"{start}-{self.end.strftime('%Y%m%dT%H%M%S%f')}"
+        return f"{start}-{self.last_scored.strftime('%Y%m%dT%H%M%S%f')}"
+
+    @property
+    def last_scored(self) -> datetime:
+        """When its last file was scored: the end of a window that has files."""
+        if self.end is None:
+            raise ValueError("a window without files has no end")
+        return self.end
 
 
 @dataclass(frozen=True)
@@ -231,7 +193,7 @@ def assess(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     window: Window,
-    thresholds: Thresholds,
+    thresholds: MonitoringSettings,
     no_change: NoChangeSource,
 ) -> Assessment:
     """Judge a window: drift, data quality and (with labels) model quality.
@@ -241,7 +203,7 @@ def assess(
             prediction) and ``oof_risk``.
         current: The window's scored rows: features (NaN where imputed), ``risk`` and label.
         window: The window's files and row counts.
-        thresholds: Floors and false-alarm budget.
+        thresholds: Floors, false-alarm budget, resamples and seed (the monitoring settings).
         no_change: No-change replicates for a window size.
     """
     rejected = Check(
@@ -295,7 +257,7 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
         name: column_distance(reference[name], current[name], METHODS[name])
         for name in [*observed, *summaries]
     }
-    floor = {name: thresholds.feature_floor(name) for name in observed}
+    floor = {name: feature_floor(thresholds, name) for name in observed}
     column_thresholds = {
         name: max(floor[name], no_change.limit(name, thresholds.column_drift_level))
         for name in observed
@@ -310,7 +272,11 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
     missing = current[FEATURE_NAMES].isna().to_numpy().mean()
     return _DriftChecks(
         share=Check(
-            DRIFT_SHARE, share, thresholds.max_drift_share, "max", null.limit(DRIFT_SHARE, level)
+            DRIFT_SHARE,
+            float(share),
+            thresholds.max_drift_share,
+            "max",
+            null.limit(DRIFT_SHARE, level),
         ),
         risk=Check(
             RISK_DRIFT, distances[RISK], thresholds.max_risk_drift, "max", null.limit(RISK, level)
@@ -352,12 +318,14 @@ def _empty_feature_check(name: str, reference: pd.DataFrame) -> Check:
     return Check(MISSING + name, 1.0, float(reference[name].isna().mean()), "max")
 
 
-def _quality_measurable(labelled: pd.DataFrame, thresholds: Thresholds) -> bool:
+def _quality_measurable(labelled: pd.DataFrame, thresholds: MonitoringSettings) -> bool:
     """Enough labelled rows, of both classes, to judge the champion's quality."""
     return len(labelled) >= thresholds.min_labelled_rows and labelled[LABEL].nunique() == 2
 
 
-def _quality_checks(reference, labelled, thresholds: Thresholds, tail: float) -> list[Check]:
+def _quality_checks(
+    reference, labelled, thresholds: MonitoringSettings, tail: float
+) -> list[Check]:
     """ROC AUC and Brier on labelled rows, each alarming by chance with probability ``tail``.
 
     Each check carries the reference's out-of-fold figure as its baseline, for comparison.
@@ -372,7 +340,7 @@ def _quality_checks(reference, labelled, thresholds: Thresholds, tail: float) ->
         replicates=thresholds.quality_resamples,
         seed=thresholds.seed,
     )
-    baseline = {"roc_auc": None, "brier": None}
+    baseline: dict[str, float | None] = {"roc_auc": None, "brier": None}
     if OUT_OF_FOLD_RISK in reference:
         reference_disease = disease_from_label(reference[LABEL])
         baseline = {

@@ -38,14 +38,14 @@ def column_distance(reference: pd.Series, current: pd.Series, method: Method) ->
     Raises:
         ValueError: A column has no observed value.
     """
-    reference, current = reference.dropna().to_numpy(), current.dropna().to_numpy()
-    if len(reference) == 0 or len(current) == 0:
+    observed, recent = reference.dropna().to_numpy(), current.dropna().to_numpy()
+    if len(observed) == 0 or len(recent) == 0:
         raise ValueError("a column with no observed value has no distance")
     if method == "wasserstein":
-        norm = max(float(np.std(reference)), MIN_NORM)
-        return float(wasserstein_distance(reference, current) / norm)
-    codes = np.union1d(reference, current)
-    frequencies = [np.searchsorted(codes, values) for values in (reference, current)]
+        norm = max(float(np.std(observed)), MIN_NORM)
+        return float(wasserstein_distance(observed, recent) / norm)
+    codes = np.union1d(observed, recent)
+    frequencies = [np.searchsorted(codes, values) for values in (observed, recent)]
     counts = [np.bincount(index, minlength=len(codes)) for index in frequencies]
     return float(jensenshannon(counts[0], counts[1]))
 

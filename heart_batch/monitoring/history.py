@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    CursorResult,
     Boolean,
     Column,
     DateTime,
@@ -135,9 +136,7 @@ class MonitorStore:
                 "check_level": assessment.check_level,
             }
         with self.engine.begin() as connection:
-            run_id = connection.execute(
-                insert(MONITORING_RUNS).values(**values)
-            ).inserted_primary_key[0]
+            run_id = _new_id(connection.execute(insert(MONITORING_RUNS).values(**values)))
             if assessment:
                 connection.execute(insert(MONITORING_METRICS), _metric_rows(run_id, assessment))
         return run_id
@@ -149,9 +148,7 @@ class MonitorStore:
         values = self._run_values(window, model, flow_run_id, FAILED)
         values |= {"window_key": window.key, "error": error}
         with self.engine.begin() as connection:
-            return connection.execute(
-                insert(MONITORING_RUNS).values(**values)
-            ).inserted_primary_key[0]
+            return _new_id(connection.execute(insert(MONITORING_RUNS).values(**values)))
 
     @staticmethod
     def _run_values(window: Window, model, flow_run_id, status: str) -> dict:
@@ -174,7 +171,7 @@ class MonitorStore:
             MONITORING_RUNS.c.window_key == window_key, MONITORING_RUNS.c.alert_sent.is_(True)
         )
         with self.engine.connect() as connection:
-            return connection.execute(query).scalar() > 0
+            return bool(connection.execute(query).scalar())
 
     def record_alert(self, run_id: int, sent: bool, error: str | None = None) -> None:
         """Whether the alert of a run was sent, and why not (nothing to send again)."""
@@ -268,3 +265,11 @@ def _metric_rows(run_id: int, assessment: Assessment) -> list[dict]:
         }
         for check in assessment.checks
     ]
+
+
+def _new_id(inserted: CursorResult) -> int:
+    """The id the database gave the row just inserted."""
+    key = inserted.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no id for the new monitoring run")
+    return int(key[0])

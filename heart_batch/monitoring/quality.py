@@ -35,13 +35,14 @@ def measure_quality(
     pairs, counts = np.unique(np.column_stack([risk, disease]), axis=0, return_counts=True)
     pair_risk, pair_disease = pairs[:, 0], pairs[:, 1]
     rng = np.random.default_rng(seed)
-    aucs, briers = [], []
+    auc_chunks: list[np.ndarray] = []
+    brier_chunks: list[np.ndarray] = []
     for start in range(0, replicates, _CHUNK):
         size = min(_CHUNK, replicates - start)
         draws = rng.multinomial(len(risk), counts / counts.sum(), size=size)
-        aucs.append(_weighted_auc(pair_risk, pair_disease, draws))
-        briers.append(draws @ (pair_risk - pair_disease) ** 2 / len(risk))
-    aucs, briers = np.concatenate(aucs), np.concatenate(briers)
+        auc_chunks.append(_weighted_auc(pair_risk, pair_disease, draws))
+        brier_chunks.append(draws @ (pair_risk - pair_disease) ** 2 / len(risk))
+    aucs, briers = np.concatenate(auc_chunks), np.concatenate(brier_chunks)
     return Quality(
         roc_auc=float(roc_auc_score(disease, risk)),
         brier=float(brier_score_loss(disease, risk)),

@@ -104,7 +104,9 @@ def load_champion(client: MlflowClient, name: str) -> Champion:
             f"{without_password(client.tracking_uri)}: {_short(error)}. Restore its artifacts, "
             "or retrain (`make train`) and promote a new champion."
         ) from error
-    return Champion(name=name, version=str(version.version), run_id=version.run_id, model=model)
+    return Champion(
+        name=name, version=str(version.version), run_id=version.run_id or "", model=model
+    )
 
 
 def load_reference(version: ModelVersion | Champion) -> pd.DataFrame | None:
@@ -120,7 +122,7 @@ def load_reference(version: ModelVersion | Champion) -> pd.DataFrame | None:
     try:
         return pd.read_parquet(mlflow.artifacts.download_artifacts(uri))
     except (MlflowException, OSError, ValueError) as error:
-        tags = MlflowClient().get_run(version.run_id).data.tags
+        tags = MlflowClient().get_run(version.run_id).data.tags if version.run_id else {}
         if REFERENCE_TAG not in tags and "data_sources" not in tags:
             return None
         raise NoReferenceError(
@@ -185,5 +187,5 @@ def load_champion_reference(client: MlflowClient, name: str) -> ChampionReferenc
             f"Model version {version.version} of {name} has no reference data: it was not "
             "trained by heart-batch's train flow. Retrain (`make train`) to give the champion one."
         )
-    bands = load_bands(version.run_id)
+    bands = load_bands(version.run_id) if version.run_id else None
     return ChampionReference(name, str(version.version), with_bands(reference, bands), bands)

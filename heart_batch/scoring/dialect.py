@@ -101,11 +101,13 @@ def open_text(export: Export, encoding: str, max_decompressed: int) -> TextStrea
     """The export's text as UTF-8: decompressed (at most ``max_decompressed`` bytes) when it is a
     ``.gz`` file, decoded from ``encoding``."""
     raw = export.raw()
-    stream: BinaryIO = raw
+    stream: BinaryIO = raw  # type: ignore[assignment]  # a file-like reader, not an io class
     if is_gzip(export.path.name):
-        stream = LimitedReader(gzip.GzipFile(fileobj=raw, mode="rb"), max_decompressed)
+        stream = LimitedReader(  # type: ignore[assignment]
+            gzip.GzipFile(fileobj=raw, mode="rb"), max_decompressed
+        )
     if encoding != UTF8:
-        stream = Utf8Transcoder(stream, encoding)
+        stream = Utf8Transcoder(stream, encoding)  # type: ignore[assignment]
     return TextStream(raw, stream)
 
 

@@ -3,7 +3,6 @@
 Standard library only, so an hourly run that finds nothing new stays light.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -123,15 +122,6 @@ def _is_other(entry: os.DirEntry) -> bool:
         return False
     ours = entry.name in (PROCESSED, QUARANTINE) or entry.name.startswith(".")
     return not (ours and entry.is_dir(follow_symlinks=False))
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_id(path: Path, content_hash: str) -> str:

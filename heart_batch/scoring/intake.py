@@ -2,7 +2,7 @@
 
 Whatever one file does, the run goes on with the next: every error ends that file as scored,
 quarantined (with a report), changed (left for the next run) or failed (with a reason that names
-what failed). A file that fails ``max_attempts`` times is quarantined with its history.
+what failed). A file that fails ``HEART_MAX_FILE_ATTEMPTS`` times is quarantined with its history.
 """
 
 import logging
@@ -22,8 +22,8 @@ from heart_batch.registry.tracking import connect
 from heart_batch.scoring.dialect import FileRejectedError, header_problem
 from heart_batch.scoring.export import Export, ExportChangedError, InputReadError, NotAFileError
 from heart_batch.scoring.inbox import FileProblem, archive, file_id, quarantine
-from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
-from heart_batch.settings import Settings
+from heart_batch.scoring.scorer import ScoringModel, score_file
+from heart_batch.settings import ScoringSettings, Settings
 from heart_batch.storage.ledger import ClaimOutcome, Ledger, ScoredCounts, new_claimant
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ class Intake:
     output_dir: Path
     ledger: Ledger
     claimant: str
-    options: ScoringOptions
-    max_attempts: int = 3
+    options: ScoringSettings
 
 
 def open_intake(settings: Settings) -> Intake:
@@ -72,20 +71,7 @@ def open_intake(settings: Settings) -> Intake:
         output_dir=settings.output_dir,
         ledger=Ledger(settings.database_url, settings.claim_lease_seconds),
         claimant=new_claimant(),
-        options=scoring_options(settings),
-        max_attempts=settings.max_file_attempts,
-    )
-
-
-def scoring_options(settings: Settings) -> ScoringOptions:
-    """How to score, as the settings say."""
-    return ScoringOptions(
-        max_missing=settings.max_missing_features,
-        threads=settings.scoring_threads,
-        batch_bytes=settings.batch_bytes,
-        max_broken_share=settings.max_broken_line_share,
-        max_line_bytes=settings.max_line_bytes,
-        max_decompressed_bytes=settings.max_decompressed_bytes,
+        options=settings,
     )
 
 
@@ -124,7 +110,7 @@ def process_file(path: Path, intake: Intake, model: ScoringModel) -> FileOutcome
     A file whose content was scored before is archived unscored; one held by another live run (or
     moved away by it) is left alone; a file that cannot be read as a valid CSV is quarantined with
     a report; one that changes while it is read is left for the next run; any other error leaves
-    it for the next run too, until it has failed ``intake.max_attempts`` times.
+    it for the next run too, until it has failed ``HEART_MAX_FILE_ATTEMPTS`` times.
     """
     opened = _open(path, intake)
     if isinstance(opened, FileOutcome):
@@ -140,7 +126,7 @@ def _open(path: Path, intake: Intake) -> Export | FileOutcome:
     except FileNotFoundError:
         return FileOutcome(path.name, "", "busy")
     except NotAFileError as error:  # replaced by a link or a folder since the scan
-        return refuse_entry(path, intake, error.strerror)
+        return refuse_entry(path, intake, error.strerror or "not a file")
     except OSError as error:
         return _unreadable(path, intake, error)
 
@@ -171,7 +157,9 @@ def _claim_and_score(export: Export, content_hash: str, intake: Intake, model) -
     if claim is ClaimOutcome.ALREADY_SCORED:
         if export.still_at_path():
             archive(export, intake.input_dir, content_hash)
-        return FileOutcome(path.name, ledger.record(content_hash)["file_id"], "duplicate")
+        return FileOutcome(
+            path.name, (ledger.record(content_hash) or {}).get("file_id", ""), "duplicate"
+        )
     return _score_claimed(export, content_hash, identity, intake, model)
 
 
@@ -196,7 +184,7 @@ def _score_claimed(export: Export, content_hash: str, identity: str, intake: Int
             intake.claimant,
             scored.counts,
             model=(model.name, model.version),
-            paths=(str(outputs[0]), outputs[1] and str(outputs[1])),
+            paths=(str(outputs[0]), str(outputs[1]) if outputs[1] else None),
         )
     except SQLAlchemyError as error:
         for output in outputs:  # unrecorded outputs would be read but never monitored
@@ -253,7 +241,7 @@ def _quarantine(export, content_hash: str, identity: str, intake: Intake, proble
 
 def _failed(export: Export, content_hash: str, identity: str, intake: Intake, error: Exception):
     """An unexpected error: the file stays for the next run. One caused by the file (reading it,
-    or anything not the machine's fault) counts towards ``max_attempts``."""
+    or anything not the machine's fault) counts towards ``HEART_MAX_FILE_ATTEMPTS``."""
     path, ledger = export.path, intake.ledger
     problem = describe_error(error)
     log.error("%s: failed: %s\n%s", path.name, problem, _frames(error))
@@ -261,15 +249,15 @@ def _failed(export: Export, content_hash: str, identity: str, intake: Intake, er
     if not is_the_file_s_fault(error):
         return FileOutcome(path.name, identity, "failed", error=problem)
     history = ledger.record_failure(f"sha256:{content_hash}", path.name, problem)
-    if history.attempts < intake.max_attempts:
-        error_text = f"{problem} (attempt {history.attempts} of {intake.max_attempts})"
+    if history.attempts < intake.options.max_file_attempts:
+        error_text = f"{problem} (attempt {history.attempts} of {intake.options.max_file_attempts})"
         return FileOutcome(path.name, identity, "failed", error=error_text)
     return _quarantine(export, content_hash, identity, intake, _gave_up(problem, history))
 
 
 def _unreadable(path: Path, intake: Intake, error: OSError) -> FileOutcome:
-    """A file that cannot be opened or read: failed until ``max_attempts``, then quarantined
-    (the file itself is moved; renaming needs no read permission)."""
+    """A file that cannot be opened or read: failed until ``HEART_MAX_FILE_ATTEMPTS`` times, then
+    quarantined (the file itself is moved; renaming needs no read permission)."""
     problem = f"cannot be read: {describe_error(error)}{_ownership(path)}"
     try:
         status = os.lstat(path)
@@ -278,10 +266,14 @@ def _unreadable(path: Path, intake: Intake, error: OSError) -> FileOutcome:
     key = f"file:{path.name}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}"
     history = intake.ledger.record_failure(key, path.name, problem)
     log.error(
-        "%s: %s (attempt %d of %d)", path.name, problem, history.attempts, intake.max_attempts
+        "%s: %s (attempt %d of %d)",
+        path.name,
+        problem,
+        history.attempts,
+        intake.options.max_file_attempts,
     )
-    if history.attempts < intake.max_attempts:
-        error_text = f"{problem} (attempt {history.attempts} of {intake.max_attempts})"
+    if history.attempts < intake.options.max_file_attempts:
+        error_text = f"{problem} (attempt {history.attempts} of {intake.options.max_file_attempts})"
         return FileOutcome(path.name, "", "failed", error=error_text)
     target = quarantine(path, intake.input_dir, "", _gave_up(problem, history))
     intake.ledger.forget_failures(key)

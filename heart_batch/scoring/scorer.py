@@ -40,6 +40,7 @@ from heart_batch.contract.columns import (
     SOURCE_ROW,
     rejected_schema,
 )
+from heart_batch.settings import ScoringSettings
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES_BY_NAME
 from heart_batch.contract.validation import missing_feature_names, validate_rows
 from heart_batch.model.bands import BAND_NAMES, RiskBands
@@ -99,18 +100,6 @@ class ScoringModel:
 
 
 @dataclass(frozen=True)
-class ScoringOptions:
-    """How to score: the row-level missing-value limit, the batching and the reading limits."""
-
-    max_missing: int = 4
-    threads: int = 2
-    batch_bytes: int = 2 << 20
-    max_broken_share: float = 0.5
-    max_line_bytes: int = 64 << 20
-    max_decompressed_bytes: int = 2 << 30
-
-
-@dataclass(frozen=True)
 class ScoredFile:
     """Outputs of a scored file, its row counts, and how it was written."""
 
@@ -155,7 +144,7 @@ def score_file(
     file_id: str,
     output_dir: Path,
     model: ScoringModel,
-    options: ScoringOptions,
+    options: ScoringSettings,
 ) -> ScoredFile:
     """Score every row of ``export`` or reject it with a reason; outputs appear only when complete.
 
@@ -165,7 +154,7 @@ def score_file(
 
     Raises:
         FileRejectedError: The file is not a table with the contract's columns, more than
-            ``options.max_broken_share`` of its lines are broken, its compressed data is cut off
+            ``HEART_MAX_BROKEN_LINE_SHARE`` of its lines are broken, its compressed data is cut off
             or unpacks beyond the limit, or it repeats its header with other columns.
         ExportChangedError: The file changed while it was read (nothing is kept).
     """
@@ -178,7 +167,7 @@ def score_file(
         output_dir / f".{predictions_path.name}{suffix}",
         rejected_path.parent / f".{rejected_path.name}{suffix}",
     )
-    score_batch = _batch_scorer(export.path.name, dialect, model, options.max_missing)
+    score_batch = _batch_scorer(export.path.name, dialect, model, options.max_missing_features)
 
     def read(tolerant: bool) -> _Written:
         text = open_text(export, dialect.encoding, options.max_decompressed_bytes)
@@ -198,7 +187,7 @@ def score_file(
             written = _read_or_refuse(read, tolerant=False, options=options)
         except (FastReadError, OtherHeaderError):  # the tolerant reader names the line
             written = _read_or_refuse(read, tolerant=True, options=options)
-        _refuse_if_mostly_broken(written, options.max_broken_share, dialect)
+        _refuse_if_mostly_broken(written, options.max_broken_line_share, dialect)
         if written.counts.rejected:
             os.replace(temporaries[1], rejected_path)
         else:
@@ -212,7 +201,7 @@ def score_file(
     return ScoredFile(counts, predictions_path, rejected, dialect, written.notes)
 
 
-def _read_or_refuse(read, tolerant: bool, options: ScoringOptions) -> _Written:
+def _read_or_refuse(read, tolerant: bool, options: ScoringSettings) -> _Written:
     """``read(tolerant)``; a problem of the file as a whole becomes a ``FileRejectedError``."""
     try:
         return read(tolerant)
@@ -264,13 +253,13 @@ def _remove_temporaries(output_dir: Path, file_id: str) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _scored_batches(batches: Iterator[RawBatch], score_batch: Callable, options: ScoringOptions):
+def _scored_batches(batches: Iterator[RawBatch], score_batch: Callable, options: ScoringSettings):
     """Score batches on a thread pool, at most ``threads + 1`` in flight, yielding them in order."""
-    with ThreadPoolExecutor(max_workers=options.threads) as pool:
+    with ThreadPoolExecutor(max_workers=options.scoring_threads) as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(score_batch, batch))
-            if len(pending) > options.threads:
+            if len(pending) > options.scoring_threads:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from typing import overload
 
 from sqlalchemy import (
     Column,
@@ -122,6 +123,10 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; every time we store is UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -142,9 +147,11 @@ def _process_alive(pid: int) -> bool:
 class Ledger:
     """Claims and outcomes of input files, in any SQLAlchemy database."""
 
-    def __init__(self, database_url: str, lease_seconds: float = 3600.0):
+    def __init__(self, database_url: str, lease_seconds: float | None = None):
+        """``lease_seconds``: after this long, a claim by a process on another host is stale
+        (``HEART_CLAIM_LEASE_SECONDS``); None, for a process that only reads: never."""
         self.engine: Engine = open_database(database_url)
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = None if lease_seconds is None else timedelta(seconds=lease_seconds)
 
     def claim(self, content_hash: str, file_id: str, source_name: str, claimant: str):
         """Claim a file content for scoring.
@@ -165,6 +172,8 @@ class Ledger:
         except IntegrityError:
             pass
         current = self.record(content_hash)
+        if current is None:  # released between the insert and this read: try again
+            return self.claim(content_hash, file_id, source_name, claimant)
         if current["status"] == Status.SCORED.value:
             return ClaimOutcome.ALREADY_SCORED
         if current["status"] == Status.CLAIMED.value and not self._is_stale(current):
@@ -183,7 +192,7 @@ class Ledger:
         host, pid, _ = record["claimed_by"].split(":", 2)
         if host == socket.gethostname():
             return not _process_alive(int(pid))
-        return _utcnow() - as_utc(record["claimed_at"]) > self.lease
+        return self.lease is not None and _utcnow() - as_utc(record["claimed_at"]) > self.lease
 
     def record(self, content_hash: str) -> dict | None:
         """The ledger row of a file content, as a dict."""

@@ -10,14 +10,21 @@ from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from heart_batch.settings import TrainingSettings
+
 
 @dataclass(frozen=True)
 class CvPlan:
     """Which folds: the same plan on the same data gives the same folds."""
 
-    folds: int = 5
-    repeats: int = 5
-    seed: int = 42
+    folds: int
+    repeats: int
+    seed: int
+
+    @classmethod
+    def from_settings(cls, settings: TrainingSettings) -> "CvPlan":
+        """The plan the HEART_CV_* settings and HEART_SEED give."""
+        return cls(settings.cv_folds, settings.cv_repeats, settings.seed)
 
     def splits(self, target: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train, test) row positions of every fold of every repeat."""

@@ -1,5 +1,6 @@
 """Training data: the seed CSV read through the feature contract."""
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import pyarrow.parquet as pq
 from heart_batch.contract.columns import LABEL, disease_from_label, label_from_disease
 from heart_batch.contract.features import FEATURE_NAMES, normalize_header
 from heart_batch.contract.validation import validate_rows
-from heart_batch.scoring.inbox import file_checksum
 from heart_batch.settings import Settings
 from heart_batch.storage.ledger import Ledger
 
@@ -71,7 +71,10 @@ def load_training_data(
     return TrainingData(
         features=deduplicated[FEATURE_NAMES],
         target=disease_from_label(deduplicated[LABEL]),
-        sources=deduplicated["source"].value_counts(sort=False).to_dict(),
+        sources={
+            str(source): int(count)
+            for source, count in deduplicated["source"].value_counts(sort=False).items()
+        },
         row_sources=deduplicated["source"],
         checksums={name: file_checksum(files[name]) for name in parts},
         dropped_duplicates=len(table) - len(deduplicated),
@@ -95,3 +98,12 @@ def load_current_training_data(settings: Settings) -> TrainingData:
         feedback = [Path(record["predictions_path"]) for record in scored]
         feedback = [path for path in feedback if path.exists()]
     return load_training_data(settings.training_data, feedback)
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -23,6 +23,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from heart_batch.contract.columns import LABEL, OUT_OF_FOLD_RISK, label_from_disease
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.registry.champion import PromotionDecision
+from heart_batch.settings import TrainingSettings
 
 NEW, REFRESH, INCUMBENT = "new", "refresh", "incumbent"
 
@@ -43,23 +44,6 @@ class Contender:
     name: str
     pooled: Figures
     by_source: dict[str, Figures]
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How much worse than the incumbent a challenger may be on the pooled figures.
-
-    Attributes:
-        min_auc_gain: ROC AUC gain that counts as better (strictly more).
-        max_auc_loss: ROC AUC a challenger may lose and still replace the incumbent.
-        max_brier_increase: Brier score a challenger may lose and still replace it.
-        min_source_rows: Labelled rows a source needs to have figures of its own.
-    """
-
-    min_auc_gain: float = 0.0
-    max_auc_loss: float = 0.005
-    max_brier_increase: float = 0.01
-    min_source_rows: int = 30
 
 
 @dataclass(frozen=True)
@@ -89,7 +73,10 @@ def contender(
         figures = measure(truth[rows], risk[rows]) if rows.sum() >= min_source_rows else None
         if figures is not None:
             by_source[str(source)] = figures
-    return Contender(name, measure(truth, risk), by_source)
+    pooled = measure(truth, risk)
+    if pooled is None:
+        raise ValueError("the current data hold patients of one class only: nothing to judge")
+    return Contender(name, pooled, by_source)
 
 
 def incumbent_risk(model, reference: pd.DataFrame, features: pd.DataFrame, disease: pd.Series):
@@ -115,7 +102,7 @@ def decide(
     incumbent: Contender | None,
     same_data: bool,
     flagged_sources: list[str],
-    tolerances: Tolerances,
+    tolerances: TrainingSettings,
 ) -> Decision:
     """Choose the challenger and decide whether it replaces the incumbent.
 

@@ -27,6 +27,7 @@ from heart_batch.registry.champion import (
     load_reference,
 )
 from heart_batch.training.cross_validation import CvPlan, CvScores, Evaluation, cross_validate
+from heart_batch.settings import TrainingSettings
 from heart_batch.training.data import TrainingData
 from heart_batch.training.figures import calibration_figure, roc_figure
 from heart_batch.training.promotion import (
@@ -35,7 +36,6 @@ from heart_batch.training.promotion import (
     REFRESH,
     Contender,
     Decision,
-    Tolerances,
     contender,
     decide,
     decision_table,
@@ -62,7 +62,7 @@ class Incumbent:
 class GateInputs:
     """What the promotion gate weighs besides the figures: tolerances and the trigger."""
 
-    tolerances: Tolerances
+    tolerances: TrainingSettings
     flagged_sources: tuple[str, ...] = ()
     trigger: str = ""
 
@@ -87,7 +87,7 @@ def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
     version = champion_version(client, name)
     if version is None:
         return None
-    tags = client.get_run(version.run_id).data.tags
+    tags = client.get_run(version.run_id).data.tags if version.run_id else {}
     reference = load_reference(version)
     if reference is None:
         raise NoReferenceError(
@@ -113,7 +113,7 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
     run: tuple[str, str],
     incumbent: Incumbent | None,
     gate: GateInputs,
-    band_targets: BandTargets = BandTargets(),
+    band_targets: BandTargets,
 ) -> Candidate:
     """Tune, judge the contenders, then fit and log the challenger in one parent MLflow run.
 
@@ -188,7 +188,7 @@ def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, 
 def _log_challenger(decision: Decision, params: dict, incumbent: Incumbent | None) -> str:
     """Record which configuration the challenger is (the search's choice, or the champion's)."""
     mlflow.log_params({f"best.{key}": value for key, value in params.items()})
-    if decision.challenger == REFRESH:
+    if decision.challenger == REFRESH and incumbent is not None:
         configuration = f"champion v{incumbent.version}'s configuration, refitted"
     else:
         configuration = f"the search's choice: {params}"

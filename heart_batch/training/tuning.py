@@ -44,7 +44,10 @@ def tune(
     reproducible: hyperopt, the folds and the models all take ``plan.seed``.
     """
     trials = Trials()
-    experiment_id = mlflow.active_run().info.experiment_id
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError("tune() logs its trials as nested runs: start an MLflow run first")
+    experiment_id = parent.info.experiment_id
     sample = throughput_sample(data.features, plan.seed)
 
     def objective(point: dict[str, Any]) -> dict[str, Any]:

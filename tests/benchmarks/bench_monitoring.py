@@ -51,7 +51,7 @@ from heart_batch.contract.columns import LABEL, OUT_OF_FOLD_RISK, RISK
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.contract.validation import validate_rows
 from heart_batch.model.bands import RiskBands, with_bands
-from heart_batch.monitoring.checks import Thresholds, Window, assess
+from heart_batch.monitoring.checks import Window, assess
 from heart_batch.monitoring.drift import METHODS, column_distance
 from heart_batch.monitoring.no_change import CalibrationCache, calibration_size, simulate
 from heart_batch.registry.champion import load_champion, load_champion_reference
@@ -123,13 +123,17 @@ class Rules:
         judge the band shares too)."""
         reference = with_bands(reference, bands)
         self.reference, self.bands = reference, bands
-        self.thresholds = Thresholds.from_settings(settings)
+        self.thresholds = settings
         self.no_change = CalibrationCache(None).source(
-            model, reference, self.thresholds.replicates, settings.seed
+            model, reference, self.thresholds.monitor_replicates, settings.seed
         )
         self.fixed_reference_no_change = functools.cache(
             lambda rows: simulate(
-                reference, rows, self.thresholds.replicates, settings.seed, resample_reference=False
+                reference,
+                rows,
+                self.thresholds.monitor_replicates,
+                settings.seed,
+                resample_reference=False,
             )
         )
         self.nannyml_limits: dict[int, dict[str, float]] = {}

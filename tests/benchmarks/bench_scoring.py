@@ -34,9 +34,10 @@ from heart_batch.model.pipeline import build_pipeline
 from heart_batch.model.risk import numpy_preprocessing
 from heart_batch.scoring.dialect import FileRejectedError, detect_dialect, open_text
 from heart_batch.scoring.export import Export
-from heart_batch.scoring.intake import load_scoring_model, scoring_options
+from heart_batch.scoring.intake import load_scoring_model
 from heart_batch.scoring.reader import fast_batches, tolerant_batches
-from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
+from heart_batch.scoring.scorer import ScoringModel, score_file
+from heart_batch.settings import ScoringSettings
 from heart_batch.settings import Settings, quiet_tools
 from heart_batch.training.data import load_training_data
 
@@ -114,7 +115,7 @@ def timed(action) -> float:
     return time.perf_counter() - start
 
 
-def floor_seconds(source: Path, target: Path, options: ScoringOptions) -> float:
+def floor_seconds(source: Path, target: Path, options: ScoringSettings) -> float:
     """Read the CSV with pyarrow and write it as parquet, streaming, no model."""
 
     def copy():
@@ -222,7 +223,7 @@ def measure_rss(source: Path, workdir: Path) -> None:
     model = load_scoring_model(settings)
     start = time.perf_counter()
     try:
-        scored = score_path(source, "rss", workdir / "rss", model, scoring_options(settings))
+        scored = score_path(source, "rss", workdir / "rss", model, settings)
         outcome = f"{scored.counts.scored} scored, {scored.counts.rejected} rejected"
     except FileRejectedError as rejection:
         outcome = f"quarantined: {rejection.problem.problem}"
@@ -253,7 +254,7 @@ def main() -> None:
         return
 
     settings = Settings()
-    options = scoring_options(settings)
+    options = settings
     model = load_scoring_model(settings)
     source = make_input(
         args.workdir / f"patients_{args.rows}.csv", args.rows, settings.training_data

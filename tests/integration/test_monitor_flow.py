@@ -32,7 +32,7 @@ import flows.monitor
 from flows.monitor import monitor
 from flows.score import score
 from flows.train import train
-from heart_batch.settings import QUIET_TOOLS
+from heart_batch.settings import QUIET_TOOLS, InvalidSettingError
 from tests.conftest import REPO_ROOT, SEED_DATA, Mailbox
 from tests.ports import free_port
 
@@ -392,3 +392,19 @@ def test_retraining_learns_from_the_labelled_rows_scoring_accepted(
     assert f"{predictions}=" in run.data.tags["data_sources"]
     assert int(run.data.params["training_rows"]) > 302
     assert run.data.tags["promotion.reason"] == outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"false_alarm_rate": 2.0}, "HEART_FALSE_ALARM_RATE=2.0"),
+        ({"min_window_rows": -5}, "HEART_MIN_WINDOW_ROWS=-5"),
+    ],
+)
+def test_a_parameter_outside_its_setting_s_range_fails_the_run_before_it_reads_anything(
+    settings, prefect_server, override, variable
+):  # pylint: disable=unused-argument
+    state = run_monitor(**override)
+    assert state.is_failed()
+    with pytest.raises(InvalidSettingError, match=variable):
+        state.result()

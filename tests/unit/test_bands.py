@@ -6,9 +6,12 @@ import json
 import numpy as np
 import pytest
 
+from heart_batch.settings import TrainingSettings
 from heart_batch.model.bands import BandTargets, RiskBands, band_codes, choose_bands
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.training.cross_validation import CvPlan, cross_validate
+
+TARGETS = BandTargets.from_settings(TrainingSettings())
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +19,9 @@ def out_of_fold(training_data_module):
     """Out-of-fold risks of a logistic regression on the seed data, and who is diseased."""
     data = training_data_module
     model = build_pipeline({"family": "logistic_regression", "C": 0.3}, seed=0)
-    evaluation = cross_validate(model, data.features, data.target, CvPlan(folds=5, repeats=1))
+    evaluation = cross_validate(
+        model, data.features, data.target, CvPlan(folds=5, repeats=1, seed=42)
+    )
     return evaluation.out_of_fold_risk, data.target.to_numpy().astype(bool)
 
 
@@ -30,7 +35,7 @@ def training_data_module():
     return load_training_data(SEED_DATA)
 
 
-@pytest.mark.parametrize("targets", [BandTargets(), BandTargets(0.9, 0.95), BandTargets(0.99, 0.8)])
+@pytest.mark.parametrize("targets", [TARGETS, BandTargets(0.9, 0.95), BandTargets(0.99, 0.8)])
 def test_the_cut_offs_reproduce_their_stated_sensitivity_and_specificity(out_of_fold, targets):
     risk, disease = out_of_fold
     bands = choose_bands(risk, disease, targets)
@@ -51,7 +56,7 @@ def test_the_cut_offs_reproduce_their_stated_sensitivity_and_specificity(out_of_
 
 def test_the_bands_are_as_wide_as_the_targets_allow(out_of_fold):
     risk, disease = out_of_fold
-    bands = choose_bands(risk, disease, BandTargets())
+    bands = choose_bands(risk, disease, TARGETS)
     higher_low = np.min(risk[risk > bands.low_below])  # the next cut-off up
     assert np.mean(risk[disease] >= higher_low) < 0.95
     lower_high = np.max(risk[risk < bands.high_from])  # the next cut-off down
@@ -67,6 +72,6 @@ def test_cut_offs_that_would_cross_leave_no_intermediate_band():
 
 
 def test_bands_survive_the_json_they_are_stored_as(out_of_fold):
-    bands = choose_bands(*out_of_fold, BandTargets())
+    bands = choose_bands(*out_of_fold, TARGETS)
     assert RiskBands.from_dict(json.loads(json.dumps(bands.as_dict()))) == bands
     assert bands.as_metrics()["bands.low_below"] == bands.low_below

@@ -4,8 +4,9 @@ import io
 
 import pytest
 
-from heart_batch.__main__ import main
+from heart_batch.__main__ import main as heart_batch_main
 from heart_batch.settings import Settings
+from ops.__main__ import main
 from ops.clean import plan_clean
 
 
@@ -68,9 +69,9 @@ def test_a_database_server_is_never_part_of_the_plan(used_home, monkeypatch):
 
 
 def test_the_first_run_gets_the_example_and_a_person_s_folder_is_left_alone(settings, capsys):
-    assert main(["prepare-input"]) == 0
+    assert heart_batch_main(["prepare-input"]) == 0
     assert [p.name for p in settings.input_dir.iterdir()] == ["example_patients.csv"]
     assert "First run: copied the example export" in capsys.readouterr().out
     (settings.input_dir / "example_patients.csv").unlink()
-    main(["prepare-input"])
+    heart_batch_main(["prepare-input"])
     assert not list(settings.input_dir.iterdir())

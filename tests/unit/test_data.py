@@ -4,8 +4,7 @@ import pytest
 
 from heart_batch.contract.columns import LABEL
 from heart_batch.contract.features import FEATURE_NAMES
-from heart_batch.scoring.inbox import file_checksum
-from heart_batch.training.data import load_training_data
+from heart_batch.training.data import file_checksum, load_training_data
 from tests.conftest import REPO_ROOT, SEED_DATA
 
 SEED_SHA256 = "43b0368eca2f420af11ceaada19b565db750418500ecf59f70fcf974401f17f2"

@@ -14,7 +14,8 @@ from heart_batch.model.pipeline import build_pipeline
 from heart_batch.scoring import intake as intake_module
 from heart_batch.scoring.inbox import scan_inbox
 from heart_batch.scoring.intake import Intake, process_file
-from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
+from heart_batch.scoring.scorer import ScoringModel, score_file
+from heart_batch.settings import ScoringSettings
 from heart_batch.storage.ledger import Ledger, new_claimant
 from tests.conftest import REPO_ROOT
 from tests.unit.test_schema import VALID_ROW
@@ -40,8 +41,7 @@ def make_intake(home: Path, database_url: str | None = None) -> Intake:
         output_dir=home / "outputs",
         ledger=Ledger(database_url or f"sqlite:///{home / 'heart.db'}"),
         claimant=new_claimant(),
-        options=ScoringOptions(),
-        max_attempts=3,
+        options=ScoringSettings(),
     )
 
 

@@ -9,13 +9,13 @@ import pytest
 from heart_batch.contract.columns import LABEL, RISK_BAND
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.contract.validation import validate_rows
+from heart_batch.settings import MonitoringSettings, TrainingSettings
 from heart_batch.model.bands import BandTargets, choose_bands, with_bands
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.monitoring.checks import (
     BAND_DRIFT,
     Assessment,
     Check,
-    Thresholds,
     Window,
     assess,
     drift_report,
@@ -28,7 +28,9 @@ from heart_batch.storage.ledger import Ledger, ScoredCounts, new_claimant
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-THRESHOLDS = Thresholds()
+THRESHOLDS = MonitoringSettings()
+
+TARGETS = BandTargets.from_settings(TrainingSettings())
 
 
 @pytest.mark.parametrize(
@@ -100,7 +102,9 @@ def reference(training_data, champion_model):
 
 @pytest.fixture(scope="module")
 def no_change(reference):
-    return CalibrationCache(None).source(("heart", "1"), reference, THRESHOLDS.replicates, seed=0)
+    return CalibrationCache(None).source(
+        ("heart", "1"), reference, THRESHOLDS.monitor_replicates, seed=0
+    )
 
 
 def scored_rows(raw: pd.DataFrame, model) -> tuple[pd.DataFrame, int]:
@@ -244,7 +248,7 @@ def test_quality_checks_carry_the_reference_out_of_fold_baseline(
 @pytest.fixture(scope="module")
 def banded(reference, training_data):
     """The reference with its risk bands' codes, the bands, and its no-change replicates."""
-    bands = choose_bands(reference["oof_risk"], training_data.target.to_numpy(), BandTargets())
+    bands = choose_bands(reference["oof_risk"], training_data.target.to_numpy(), TARGETS)
     with_codes = with_bands(reference, bands)
     calibration = CalibrationCache(None).source(("heart", "2"), with_codes, 4000, seed=0)
     return with_codes, bands, calibration

@@ -6,13 +6,13 @@ import pytest
 
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.registry.champion import CHALLENGER, CHAMPION
+from heart_batch.settings import TrainingSettings
 from heart_batch.training.promotion import (
     INCUMBENT,
     NEW,
     REFRESH,
     Contender,
     Figures,
-    Tolerances,
     contender,
     decide,
     decision_table,
@@ -31,7 +31,7 @@ def contenders(**named) -> dict[str, Contender]:
     return {name: Contender(name, *values) for name, values in named.items()}
 
 
-TOLERANCES = Tolerances(min_auc_gain=0.0, max_auc_loss=0.005, max_brier_increase=0.01)
+TOLERANCES = TrainingSettings(min_auc_gain=0.0, max_auc_loss=0.005, max_brier_increase=0.01)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from heart_batch.model.pipeline import build_pipeline
 from heart_batch.scoring.dialect import FileRejectedError
 from heart_batch.scoring.export import Export
 from heart_batch.scoring.reader import physical_lines
-from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, score_file
+from heart_batch.scoring.scorer import ScoringModel, score_file
+from heart_batch.settings import ScoringSettings
 from tests.unit.test_schema import VALID_ROW
 
 COLUMNS = [*VALID_ROW, "patient_id", "notes"]
@@ -35,7 +36,7 @@ def model(training_data) -> ScoringModel:
 def score(path, model, **options):
     with Export(path) as export:
         return score_file(
-            export, export.checksum(), "f_1", path.parent / "out", model, ScoringOptions(**options)
+            export, export.checksum(), "f_1", path.parent / "out", model, ScoringSettings(**options)
         )
 
 

@@ -14,11 +14,14 @@ from heart_batch.model.pipeline import build_pipeline
 from heart_batch.model.risk import feature_matrix
 from heart_batch.scoring.dialect import FileRejectedError, detect_dialect
 from heart_batch.scoring.export import Export
-from heart_batch.scoring.scorer import ScoringModel, ScoringOptions, output_paths, score_file
+from heart_batch.scoring.scorer import ScoringModel, output_paths, score_file
+from heart_batch.settings import TrainingSettings, ScoringSettings
 from tests.unit.test_schema import VALID_ROW
 
 HEADER = ",".join(VALID_ROW)
 GOOD_LINE = ",".join(VALID_ROW.values())
+
+TARGETS = BandTargets.from_settings(TrainingSettings())
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def write_csv(path, rows: list[dict], header: list[str] | None = None):
 def score(tmp_path, source, model, **options):
     with Export(source) as export:
         return score_file(
-            export, export.checksum(), "f_1", tmp_path / "out", model, ScoringOptions(**options)
+            export, export.checksum(), "f_1", tmp_path / "out", model, ScoringSettings(**options)
         )
 
 
@@ -153,10 +156,12 @@ def test_a_mostly_broken_file_is_quarantined_with_its_first_broken_lines(
     lines = [TOO_FEW] * broken + [GOOD_LINE] * good
     (tmp_path / "f.csv").write_text("\n".join([HEADER, *lines]) + "\n")
     if not quarantined:
-        assert score(tmp_path, tmp_path / "f.csv", model, max_broken_share=max_share).counts.broken
+        assert score(
+            tmp_path, tmp_path / "f.csv", model, max_broken_line_share=max_share
+        ).counts.broken
         return
     with pytest.raises(FileRejectedError) as refused:
-        score(tmp_path, tmp_path / "f.csv", model, max_broken_share=max_share)
+        score(tmp_path, tmp_path / "f.csv", model, max_broken_line_share=max_share)
     problem = refused.value.problem
     assert problem.problem.startswith(f"too many broken lines: {broken} of {broken + good} rows")
     assert f"first broken lines: line 2: 3 fields, expected {WIDTH}" in problem.detail
@@ -261,7 +266,7 @@ def test_rows_keep_their_numbers_across_many_small_batches(
     raw = pd.read_csv("data/heart.csv", dtype=str)
     raw.loc[[10, 150, 290], "age"] = "999"
     raw.to_csv(tmp_path / "f.csv", index=False)
-    scored = score(tmp_path, tmp_path / "f.csv", model, batch_bytes=2048, threads=2)
+    scored = score(tmp_path, tmp_path / "f.csv", model, batch_bytes=2048, scoring_threads=2)
     predictions = pd.read_parquet(scored.predictions_path)
     metadata = pq.ParquetFile(scored.predictions_path).metadata
     row_groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
@@ -320,7 +325,7 @@ def explained_model(model, training_data) -> ScoringModel:
         model.version,
         model.pipeline,
         explainer=compile_explainer(model.pipeline, training_data.reference),
-        bands=choose_bands(risk, training_data.target.to_numpy(), BandTargets()),
+        bands=choose_bands(risk, training_data.target.to_numpy(), TARGETS),
     )
 
 
