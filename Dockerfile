@@ -33,7 +33,10 @@ COPY --chown=heart:heart prefect.yaml deployment.yaml pyproject.toml ./
 
 # State lives in /data (input/, outputs/, heart.db, and by default mlflow.db and mlartifacts/);
 # the seed data ships in the image. No telemetry leaves the container.
-ENV HEART_HOME=/data \
+# The commit the image is built from (the image holds no .git): recorded on its training runs.
+ARG HEART_CODE_VERSION=""
+ENV HEART_CODE_VERSION=$HEART_CODE_VERSION \
+    HEART_HOME=/data \
     HEART_TRAINING_DATA=/app/data/heart.csv \
     HEART_PROJECT_DIR=/app \
     PYTHONPATH=/app \

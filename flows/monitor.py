@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 import pandas as pd
 from evidently.core.report import Snapshot
 from mlflow import MlflowClient
-from prefect.client.schemas.objects import FlowRun
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
@@ -23,6 +23,7 @@ from prefect_email import EmailServerCredentials, email_send_message
 
 from flows.command import run_from_shell
 from flows.retries import unless_nothing_to_load
+from heart_batch.contract.columns import ModelId
 from heart_batch.model.bands import RiskBands
 from heart_batch.monitoring.alerts import (
     alert_body,
@@ -42,7 +43,13 @@ from heart_batch.monitoring.checks import (
     save_report,
     window_sources,
 )
-from heart_batch.monitoring.history import MonitorStore
+from heart_batch.monitoring.history import (
+    EVALUATED,
+    FAILED,
+    INSUFFICIENT,
+    MonitorStore,
+    WindowStatus,
+)
 from heart_batch.monitoring.no_change import CalibrationCache
 from heart_batch.monitoring.workspace import add_snapshot
 from heart_batch.registry.champion import ChampionReference, load_champion_reference
@@ -61,7 +68,7 @@ NO_SERVER = (
 class MonitoringOutcome:
     """What a monitoring run found and did."""
 
-    status: str
+    status: WindowStatus
     window_rows: int
     violations: list[str] = field(default_factory=list)
     report_path: str = ""
@@ -97,7 +104,7 @@ def assess_window(
 ) -> Assessment:
     """Drift, data quality and model quality of the window, against calibrated limits."""
     no_change = CalibrationCache(settings.calibration_cache).source(
-        (champion.name, champion.version),
+        ModelId(champion.name, champion.version),
         champion.reference,
         settings.monitor_replicates,
         settings.seed,
@@ -148,7 +155,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     settings = Settings().with_overrides(**locals())
     logger = get_run_logger()
     champion = load_reference(settings)
-    model = (champion.name, champion.version)
+    model = ModelId(champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)
     delayed = _send_pending(settings, store)
     window = next_window(store, ledger)
@@ -159,9 +166,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
             window.rows_total,
             settings.min_window_rows,
         )
-        outcome = MonitoringOutcome(
-            "insufficient_data", window.rows_scored, delayed_alerts_sent=delayed
-        )
+        outcome = MonitoringOutcome(INSUFFICIENT, window.rows_scored, delayed_alerts_sent=delayed)
         _publish(outcome, None, model, settings)
         return outcome
 
@@ -174,7 +179,7 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         return _window_failed(settings, store, (window, model), error)
     run_id = store.record_run(window, model, str(flow_run.id), assessment, report_path)
     outcome = MonitoringOutcome(
-        "evaluated",
+        EVALUATED,
         window.rows_scored,
         violations=[check.metric for check in assessment.violations],
         report_path=report_path,
@@ -201,7 +206,7 @@ def _window_failed(settings: Settings, store: MonitorStore, found, error: Except
     problem = f"Window not judged: {type(error).__name__}: {error}"[:2000]
     get_run_logger().error(problem)
     run_id = store.record_failure(window, model, str(flow_run.id), problem)
-    outcome = MonitoringOutcome("failed", window.rows_scored, problems=[problem])
+    outcome = MonitoringOutcome(FAILED, window.rows_scored, problems=[problem])
     _send(
         settings,
         store,

@@ -18,7 +18,7 @@ from heart_batch.scoring.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, s
 from heart_batch.settings import Settings
 
 if TYPE_CHECKING:  # heavy modules, imported by the tasks only when there is work
-    from heart_batch.scoring.intake import FileOutcome, Intake
+    from heart_batch.scoring.intake import FileOutcome, FileStatus, Intake
     from heart_batch.scoring.scorer import ScoringModel
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
@@ -29,12 +29,12 @@ class ScoringSummary:
     """What one scoring run did, in aggregates."""
 
     model_version: str = ""
-    files: list = field(default_factory=list)
+    files: list["FileOutcome"] = field(default_factory=list)
     settling: int = 0
     unsupported: list[str] = field(default_factory=list)
     not_files: list[str] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: "FileStatus") -> int:
         """Files that ended with ``status``."""
         return sum(outcome.status == status for outcome in self.files)
 

@@ -10,7 +10,7 @@ from flows.command import run_from_shell
 from heart_batch.model.bands import BandTargets
 from heart_batch.model.pipeline import check_families
 from heart_batch.registry.champion import register_candidate
-from heart_batch.registry.tracking import configure_tracking, git_commit
+from heart_batch.registry.tracking import code_version, configure_tracking
 from heart_batch.settings import Settings
 from heart_batch.training.cross_validation import CvPlan
 from heart_batch.training.data import TrainingData, load_current_training_data
@@ -121,7 +121,7 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         trigger,
     )
     search = (settings.max_evals, families)
-    run = (experiment_id, git_commit(settings.home))
+    run = (experiment_id, code_version(settings))
     candidate = tune_and_judge(
         data, plan, search, incumbent, gate, run, BandTargets.from_settings(settings)
     )

@@ -9,9 +9,7 @@ folder, a SQLite database for our own tables, and the input/output folders.
 import os
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Literal
-
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -143,6 +141,12 @@ class TrainingSettings(Seeded):
     training_data: Path = Field(Path("data/heart.csv"), description="Seed training CSV.")
     learn_from_scored_labels: bool = Field(
         True, description="Training adds labelled rows that scoring accepted to the seed data."
+    )
+    code_version: str = Field(
+        "",
+        description="Version recorded on training runs when the code is not a git checkout (the "
+        "image sets it from its build argument); empty: the package version. In a checkout, the "
+        "commit of the code that runs.",
     )
     max_evals: int = Field(40, ge=1, description="Hyperopt trials per training run.")
     cv_folds: int = Field(5, ge=2, description="Stratified folds per cross-validation repeat.")

@@ -6,11 +6,21 @@ label into a disease flag with ``disease_from_label`` and back with ``label_from
 other module compares the label with a number.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from heart_batch.contract.features import FEATURE_NAMES
+
+
+class ModelId(NamedTuple):
+    """A registered model version: what every output, ledger row and monitoring run records."""
+
+    name: str
+    version: str
+
 
 LABEL = "output"
 """Dataset label: 1 = no disease (< 50 % narrowing), 0 = disease. Note the inverted direction."""

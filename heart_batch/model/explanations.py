@@ -41,6 +41,7 @@ from heart_batch.model.risk import (
     Preprocessing,
     feature_matrix,
     fold_linear,
+    model_kind,
     numpy_preprocessing,
 )
 
@@ -236,19 +237,17 @@ class Explainer:
 
 
 def compile_explainer(pipeline: Pipeline, reference: pd.DataFrame) -> Explainer:
-    """Exact linear contributions when the pipeline folds into a linear form, TreeSHAP for
-    gradient boosting, else ablation."""
+    """By the pipeline's kind (``model_kind``): exact linear contributions for a linear one,
+    TreeSHAP for gradient boosting, else ablation. An error while building them raises."""
     matrix = feature_matrix(reference)
-    try:
+    kind = model_kind(pipeline)
+    if kind == "linear":
         average = averaged_members(fold_linear(pipeline))
         offsets = linear_terms(average, matrix).mean(axis=0)
         return Explainer(LinearContributions(average, offsets), LINEAR)
-    except (AttributeError, ValueError, KeyError):
-        pass
-    try:
+    if kind == "gradient_boosting":
         return Explainer(tree_shap(pipeline), TREE_SHAP)
-    except (AttributeError, ValueError, KeyError):
-        return Explainer(AblationContributions(pipeline, typical_values(matrix)), ABLATION)
+    return Explainer(AblationContributions(pipeline, typical_values(matrix)), ABLATION)
 
 
 def typical_values(matrix: np.ndarray) -> np.ndarray:

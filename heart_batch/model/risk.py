@@ -14,11 +14,17 @@ own ``predict_proba``.
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit  # pylint: disable=no-name-in-module
+from sklearn.calibration import _SigmoidCalibration
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
 
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES
 
@@ -116,28 +122,63 @@ class Preprocessing:
         return np.concatenate([self.numeric, *codes, self.indicated]).astype(np.intp)
 
 
+ModelKind = Literal["linear", "gradient_boosting", "kernel", "foreign"]
+"""What a fitted pipeline is, by its structure: heart-batch's preprocessing and sigmoid-calibrated
+members that are linear (logistic regression, a linear-kernel SVC), gradient boosting, or
+another kernel SVC; ``foreign`` for any other pipeline (a model registered by hand)."""
+
+
+def model_kind(pipeline: Pipeline) -> ModelKind:
+    """The kind of a fitted pipeline (see ``ModelKind``)."""
+    steps = getattr(pipeline, "named_steps", {})
+    preprocess, classifier = steps.get("preprocess"), steps.get("classifier")
+    members = getattr(classifier, "calibrated_classifiers_", None)
+    built_here = isinstance(preprocess, ColumnTransformer) and {
+        name for name, *_ in getattr(preprocess, "transformers_", [])
+    } >= {"scaled", "nominal", "missing"}
+    if not built_here or not members:
+        return "foreign"
+    estimators = [member.estimator for member in members]
+    sigmoid = all(
+        len(member.calibrators) == 1 and isinstance(member.calibrators[0], _SigmoidCalibration)
+        for member in members
+    )
+    if sigmoid and all(_is_linear(estimator) for estimator in estimators):
+        return "linear"
+    if all(isinstance(estimator, HistGradientBoostingClassifier) for estimator in estimators):
+        return "gradient_boosting"
+    return "kernel"
+
+
+def _is_linear(estimator) -> bool:
+    return isinstance(estimator, LogisticRegression) or (
+        isinstance(estimator, SVC) and estimator.kernel == "linear"
+    )
+
+
 def compile_risk(pipeline: Pipeline) -> tuple[RiskFunction, str]:
     """The fastest exact risk function of a fitted pipeline, and what it is.
 
-    A linear pipeline gives a ``LinearRisk``; another one its classifier's ``predict_proba`` on
-    the numpy ``Preprocessing``; either only if it matches the pipeline's ``predict_proba`` within
-    ``PARITY_TOLERANCE`` on probe rows. Otherwise the pipeline's own ``predict_proba``.
+    By the pipeline's kind: a linear one gives a ``LinearRisk``; another one of heart-batch's its
+    classifier's ``predict_proba`` on the numpy ``Preprocessing``; a foreign one its own
+    ``predict_proba``. A fast form serves only if it matches the pipeline's ``predict_proba``
+    within ``PARITY_TOLERANCE`` on probe rows. An error while building it is a bug, and raises.
     """
     plain = _pipeline_risk(pipeline)
+    kind = model_kind(pipeline)
+    if kind == "foreign":
+        return plain, "the pipeline's predict_proba"
+    if kind == "linear":
+        fast: RiskFunction = fold_linear(pipeline)
+        what = "linear form (per-feature contributions)"
+    else:
+        fast, what = _on_numpy_preprocessing(pipeline), "the classifier on numpy preprocessing"
     probe = feature_matrix(probe_rows())
     with warnings.catch_warnings():  # the probe's unknown codes are on purpose
         warnings.simplefilter("ignore", UserWarning)
         expected = plain(probe)
-    for derive, what in (
-        (fold_linear, "linear form (per-feature contributions)"),
-        (_on_numpy_preprocessing, "the classifier on numpy preprocessing"),
-    ):
-        try:
-            fast = derive(pipeline)
-        except (AttributeError, ValueError, KeyError):
-            continue
-        if np.max(np.abs(fast(probe) - expected)) <= PARITY_TOLERANCE:
-            return fast, what
+    if np.max(np.abs(fast(probe) - expected)) <= PARITY_TOLERANCE:
+        return fast, what
     return plain, "the pipeline's predict_proba"
 
 

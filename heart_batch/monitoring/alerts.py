@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from html import escape
 
+from heart_batch.contract.columns import ModelId
 from heart_batch.monitoring.checks import (
     FEATURE_DRIFT,
     MISSING,
@@ -34,14 +35,14 @@ def describe(check: Check) -> str:
     return f"{name} {check.value:.3g} {'>' if check.kind == 'max' else '<'} {check.limit:.3g}"
 
 
-def alert_subject(assessment: Assessment, model: tuple[str, str]) -> str:
+def alert_subject(assessment: Assessment, model: ModelId) -> str:
     """Names every violated check with its value and limit."""
     violated = "; ".join(describe(check) for check in assessment.violations)
     return f"[heart-batch] {model[0]} v{model[1]}: {violated}"
 
 
 def alert_body(
-    assessment: Assessment, model: tuple[str, str], window: Window, report_path: str | None
+    assessment: Assessment, model: ModelId, window: Window, report_path: str | None
 ) -> str:
     """HTML body: window, model, every check with its floor and no-change limit, the report.
 
@@ -61,12 +62,12 @@ def alert_body(
     )
 
 
-def failure_subject(model: tuple[str, str]) -> str:
+def failure_subject(model: ModelId) -> str:
     """Subject of the email about a window that could not be judged."""
     return f"[heart-batch] {model[0]} v{model[1]}: monitoring could not judge a window"
 
 
-def failure_body(model: tuple[str, str], window: Window, error: str) -> str:
+def failure_body(model: ModelId, window: Window, error: str) -> str:
     """HTML body: which window, the error, and that the next run moves on."""
     return "\n".join(
         [

@@ -5,11 +5,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 from sqlalchemy import (
-    CursorResult,
     Boolean,
     Column,
+    CursorResult,
     DateTime,
     Float,
     ForeignKey,
@@ -24,15 +25,18 @@ from sqlalchemy import (
     update,
 )
 
+from heart_batch.contract.columns import ModelId
 from heart_batch.monitoring.checks import Assessment, Window, select_window
 from heart_batch.storage.database import open_database
 from heart_batch.storage.ledger import Ledger, as_utc
 
 METADATA = MetaData()
-EVALUATED = "evaluated"
-INSUFFICIENT = "insufficient_data"
-FAILED = "failed"
-"""A window whose assessment raised: recorded with its error, and not judged again."""
+WindowStatus = Literal["evaluated", "insufficient_data", "failed"]
+"""What became of a window: judged, carried over (too few rows), or ``failed`` (its assessment
+raised: recorded with its error, and not judged again)."""
+EVALUATED: WindowStatus = "evaluated"
+INSUFFICIENT: WindowStatus = "insufficient_data"
+FAILED: WindowStatus = "failed"
 
 MONITORING_RUNS = Table(
     "monitoring_runs",
@@ -116,7 +120,7 @@ class MonitorStore:
     def record_run(
         self,
         window: Window,
-        model: tuple[str, str],
+        model: ModelId,
         flow_run_id: str | None,
         assessment: Assessment | None = None,
         report_path: str | None = None,
@@ -142,7 +146,7 @@ class MonitorStore:
         return run_id
 
     def record_failure(
-        self, window: Window, model: tuple[str, str], flow_run_id: str | None, error: str
+        self, window: Window, model: ModelId, flow_run_id: str | None, error: str
     ) -> int:
         """Store a window whose assessment raised; the next run starts after it."""
         values = self._run_values(window, model, flow_run_id, FAILED)
@@ -151,7 +155,7 @@ class MonitorStore:
             return _new_id(connection.execute(insert(MONITORING_RUNS).values(**values)))
 
     @staticmethod
-    def _run_values(window: Window, model, flow_run_id, status: str) -> dict:
+    def _run_values(window: Window, model, flow_run_id, status: WindowStatus) -> dict:
         return {
             "flow_run_id": flow_run_id,
             "created_at": datetime.now(timezone.utc),

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from heart_batch.contract.columns import ModelId
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.monitoring.drift import METHODS, replicate_distances
 
@@ -160,7 +161,7 @@ class CalibrationCache:
         self.folder = folder
         self._memory: dict[tuple, NoChange] = {}
 
-    def get(self, model: tuple[str, str], reference, window_rows, replicates, seed) -> NoChange:
+    def get(self, model: ModelId, reference, window_rows, replicates, seed) -> NoChange:
         """The cached replicates, simulated and stored on first use."""
         key = (*model, window_rows, replicates, seed)
         if key not in self._memory:
@@ -181,7 +182,7 @@ class CalibrationCache:
             temporary.replace(path)
         return no_change
 
-    def source(self, model: tuple[str, str], reference: pd.DataFrame, replicates: int, seed: int):
+    def source(self, model: ModelId, reference: pd.DataFrame, replicates: int, seed: int):
         """The no-change replicates of one champion, as a function of the window size."""
         return lambda window_rows: self.get(model, reference, window_rows, replicates, seed)
 

@@ -150,16 +150,30 @@ def register_candidate(
 ) -> str:
     """Register the model, give it the decided alias and record the reason on version and run.
 
+    Idempotent: a retry after a failure (the version created, the alias not yet set) finds the
+    version this run registered and finishes it, so that a run never makes two versions.
+
     Returns:
-        The new version number.
+        The version number.
     """
-    version = str(mlflow.register_model(model_uri, name).version)
+    version = _version_of_run(client, name, run_id) or str(
+        mlflow.register_model(model_uri, name).version
+    )
     client.set_model_version_tag(name, version, "promotion_reason", decision.reason)
     client.set_registered_model_alias(name, decision.alias, version)
     client.set_tag(run_id, "promotion.alias", decision.alias)
     client.set_tag(run_id, "promotion.reason", decision.reason)
     client.set_tag(run_id, "registered_version", version)
     return version
+
+
+def _version_of_run(client: MlflowClient, name: str, run_id: str) -> str | None:
+    """The version of ``name`` that run ``run_id`` registered, if it did."""
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except MlflowException:  # no such registered model yet
+        return None
+    return str(min(int(version.version) for version in versions)) if versions else None
 
 
 @dataclass(frozen=True)

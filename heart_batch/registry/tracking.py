@@ -1,11 +1,13 @@
 """MLflow wiring: where runs and models are stored, and what a run records about its code."""
 
 import subprocess
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
 
-from heart_batch.settings import Settings
+from heart_batch.settings import PROJECT_ROOT, Settings, TrainingSettings
 
 
 def connect(settings: Settings) -> None:
@@ -24,14 +26,24 @@ def configure_tracking(settings: Settings) -> str:
     return mlflow.create_experiment(settings.experiment_name, artifact_location=artifact_location)
 
 
-def git_commit(folder: Path) -> str:
-    """The commit checked out in ``folder``, with ``-dirty`` if it has local changes."""
+def code_version(settings: TrainingSettings, code_folder: Path = PROJECT_ROOT) -> str:
+    """The version of the code that runs: the commit checked out where the package lives (with
+    ``-dirty`` if it has local changes); outside a checkout, ``HEART_CODE_VERSION`` (the image's
+    build argument); without either, the package's version."""
     try:
-        commit = _git(folder, "rev-parse", "HEAD")
-        dirty = _git(folder, "status", "--porcelain", "--untracked-files=no")
+        commit = _git(code_folder, "rev-parse", "HEAD")
+        dirty = _git(code_folder, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return settings.code_version or f"heart-batch {_package_version()}"
     return f"{commit}-dirty" if dirty else commit
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("heart-batch")
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        with (PROJECT_ROOT / "pyproject.toml").open("rb") as stream:
+            return str(tomllib.load(stream)["project"]["version"])
 
 
 def _git(folder: Path, *args: str) -> str:

@@ -16,6 +16,7 @@ from typing import Literal
 from mlflow import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from heart_batch.contract.columns import ModelId
 from heart_batch.model.explanations import compile_explainer
 from heart_batch.registry.champion import load_bands, load_champion, load_reference
 from heart_batch.registry.tracking import connect
@@ -183,7 +184,7 @@ def _score_claimed(export: Export, content_hash: str, identity: str, intake: Int
             content_hash,
             intake.claimant,
             scored.counts,
-            model=(model.name, model.version),
+            model=ModelId(model.name, model.version),
             paths=(str(outputs[0]), str(outputs[1]) if outputs[1] else None),
         )
     except SQLAlchemyError as error:

@@ -40,7 +40,6 @@ from heart_batch.contract.columns import (
     SOURCE_ROW,
     rejected_schema,
 )
-from heart_batch.settings import ScoringSettings
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES_BY_NAME
 from heart_batch.contract.validation import missing_feature_names, validate_rows
 from heart_batch.model.bands import BAND_NAMES, RiskBands
@@ -63,6 +62,7 @@ from heart_batch.scoring.reader import (
     fast_batches,
     tolerant_batches,
 )
+from heart_batch.settings import ScoringSettings
 from heart_batch.storage.ledger import ScoredCounts
 
 REJECTED_FOLDER = "_rejected"

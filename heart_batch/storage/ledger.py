@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from heart_batch.contract.columns import ModelId
 from heart_batch.storage.database import open_database
 
 METADATA = MetaData()
@@ -207,7 +208,7 @@ class Ledger:
         content_hash: str,
         claimant: str,
         counts: ScoredCounts,
-        model: tuple[str, str],
+        model: ModelId,
         paths: tuple[str, str | None],
     ) -> None:
         """Record a scored file: counts, model (name, version), paths (predictions, rejected)."""

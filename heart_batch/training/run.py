@@ -26,8 +26,8 @@ from heart_batch.registry.champion import (
     load_champion,
     load_reference,
 )
-from heart_batch.training.cross_validation import CvPlan, CvScores, Evaluation, cross_validate
 from heart_batch.settings import TrainingSettings
+from heart_batch.training.cross_validation import CvPlan, CvScores, Evaluation, cross_validate
 from heart_batch.training.data import TrainingData
 from heart_batch.training.figures import calibration_figure, roc_figure
 from heart_batch.training.promotion import (

@@ -37,8 +37,7 @@ from heart_batch.scoring.export import Export
 from heart_batch.scoring.intake import load_scoring_model
 from heart_batch.scoring.reader import fast_batches, tolerant_batches
 from heart_batch.scoring.scorer import ScoringModel, score_file
-from heart_batch.settings import ScoringSettings
-from heart_batch.settings import Settings, quiet_tools
+from heart_batch.settings import ScoringSettings, Settings, quiet_tools
 from heart_batch.training.data import load_training_data
 
 HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "evidently")

@@ -16,6 +16,7 @@ from heart_batch.registry.champion import (
     REFERENCE_ARTIFACT,
     load_champion,
 )
+from heart_batch.registry.tracking import code_version
 from heart_batch.scoring.intake import load_scoring_model
 from tests.conftest import REPO_ROOT
 
@@ -60,7 +61,7 @@ def test_the_run_records_trials_evidence_and_reference(first_training, training_
     run = client.get_run(first_training.run_id)
     assert run.data.metrics["cv_roc_auc"] >= 0.85
     assert {"cv_roc_auc_std", "cv_brier", "cv_accuracy"} <= set(run.data.metrics)
-    assert run.data.tags["git_commit"]
+    assert run.data.tags["git_commit"] == code_version(settings)
     assert run.data.tags["data_sha256.heart.csv"].startswith("43b0368e")
     trials = mlflow.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"

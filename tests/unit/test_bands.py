@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from heart_batch.settings import TrainingSettings
 from heart_batch.model.bands import BandTargets, RiskBands, band_codes, choose_bands
 from heart_batch.model.pipeline import build_pipeline
+from heart_batch.settings import TrainingSettings
 from heart_batch.training.cross_validation import CvPlan, cross_validate
 
 TARGETS = BandTargets.from_settings(TrainingSettings())

@@ -6,13 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
 from heart_batch.contract.validation import validate_rows
+from heart_batch.model.explanations import compile_explainer
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.model.risk import (
     PARITY_TOLERANCE,
     compile_risk,
     feature_matrix,
     fold_linear,
+    model_kind,
     numpy_preprocessing,
     probe_rows,
 )
@@ -86,3 +92,40 @@ def test_a_fast_form_that_does_not_match_is_not_used(training_data, monkeypatch)
     assert scorer == "the pipeline's predict_proba"
     rows = training_data.features.head(50)
     assert np.array_equal(risk(feature_matrix(rows)), pipeline.predict_proba(rows)[:, 1])
+
+
+@pytest.mark.parametrize(
+    ("params", "kind"),
+    [
+        (LINEAR[0], "linear"),
+        (LINEAR[1], "linear"),
+        (NONLINEAR[0], "kernel"),
+        (NONLINEAR[1], "gradient_boosting"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value["family"],
+)
+def test_the_kind_of_a_champion_is_read_from_its_structure(params, kind, training_data):
+    assert model_kind(fitted(params, training_data)) == kind
+
+
+def test_a_pipeline_heart_batch_did_not_build_is_foreign_and_scored_by_its_own_predict_proba(
+    training_data,
+):
+    foreign = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(
+        training_data.features, training_data.target
+    )
+    assert model_kind(foreign) == "foreign"
+    assert compile_risk(foreign)[1] == "the pipeline's predict_proba"
+
+
+def broken_member_weights(_):
+    raise KeyError("a bug inside the linear folding")
+
+
+def test_a_failure_inside_the_linear_form_fails_loudly(training_data, monkeypatch):
+    pipeline = fitted(LINEAR[0], training_data)
+    monkeypatch.setattr("heart_batch.model.risk._member_weights", broken_member_weights)
+    with pytest.raises(KeyError, match="a bug inside the linear folding"):
+        compile_risk(pipeline)
+    with pytest.raises(KeyError, match="a bug inside the linear folding"):
+        compile_explainer(pipeline, training_data.reference)

@@ -9,7 +9,6 @@ import pytest
 from heart_batch.contract.columns import LABEL, RISK_BAND
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.contract.validation import validate_rows
-from heart_batch.settings import MonitoringSettings, TrainingSettings
 from heart_batch.model.bands import BandTargets, choose_bands, with_bands
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.monitoring.checks import (
@@ -24,6 +23,7 @@ from heart_batch.monitoring.checks import (
 )
 from heart_batch.monitoring.history import MonitorStore
 from heart_batch.monitoring.no_change import CalibrationCache, calibration_size
+from heart_batch.settings import MonitoringSettings, TrainingSettings
 from heart_batch.storage.ledger import Ledger, ScoredCounts, new_claimant
 from tests.conftest import REPO_ROOT
 

@@ -99,3 +99,26 @@ def test_a_hand_registered_model_has_no_reference_and_that_is_no_error(client, t
         client, "heart", *log_logistic_model(training_data), PromotionDecision(True, "first")
     )
     assert load_reference(client.get_model_version_by_alias("heart", CHAMPION)) is None
+
+
+def test_a_registration_retried_after_a_failure_creates_one_version(
+    client, training_data, monkeypatch
+):
+    uri, run_id = log_logistic_model(training_data)
+    set_alias = client.set_registered_model_alias
+    failures = iter([ConnectionError("the tracking store went away")])
+
+    def fails_once(*args):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        set_alias(*args)
+
+    monkeypatch.setattr(client, "set_registered_model_alias", fails_once)
+    decision = PromotionDecision(True, "no champion yet")
+    with pytest.raises(ConnectionError):
+        register_candidate(client, "heart", uri, run_id, decision)
+    version = register_candidate(client, "heart", uri, run_id, decision)  # the task's retry
+
+    assert [str(v.version) for v in client.search_model_versions("name='heart'")] == [version]
+    assert str(client.get_model_version_by_alias("heart", CHAMPION).version) == version

@@ -15,7 +15,7 @@ from heart_batch.model.risk import feature_matrix
 from heart_batch.scoring.dialect import FileRejectedError, detect_dialect
 from heart_batch.scoring.export import Export
 from heart_batch.scoring.scorer import ScoringModel, output_paths, score_file
-from heart_batch.settings import TrainingSettings, ScoringSettings
+from heart_batch.settings import ScoringSettings, TrainingSettings
 from tests.unit.test_schema import VALID_ROW
 
 HEADER = ",".join(VALID_ROW)
