@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def up(settings: Settings) -> int:
     """Start what is not running, provision the Prefect server, say where the UIs are."""
+    local = settings.local_postgres
+    if local is not None and not local.password():
+        local.create_password()
+        settings = Settings()  # the stores' URLs now carry the new password
     print("\n".join(Stack(settings).up()))
     return 0
 

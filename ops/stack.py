@@ -39,17 +39,18 @@ BIN = Path(sys.executable).parent
 LOST_RUNS_AUTOMATION = PROJECT_ROOT / "flows" / "lost_runs.yaml"
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
-# Stopped in this order: the workers before the servers they talk to, the database last.
-STOP_ORDER = (
-    "worker",
-    "dask-worker",
-    "dask-scheduler",
-    "evidently-ui",
-    "mlflow-server",
-    "prefect-server",
+START_ORDER = (
     "mail-sink",
     "postgres",
+    "prefect-server",
+    "mlflow-server",
+    "evidently-ui",
+    "dask-scheduler",
+    "dask-worker",
+    "worker",
 )
+"""Every kind of service, in the order they start (each after those it talks to); they stop in
+the reverse order. ``worker`` and ``dask-worker`` name several (``worker-2``, ...)."""
 POSTGRES = "postgres"
 PREFECT_USER = "heart"
 PRIVATE_FOLDER = 0o700
@@ -88,6 +89,7 @@ class Stack:
         self.mail_dir = settings.stack_dir / "mail"
         self.prefect_password_file = settings.stack_dir / "secrets" / "prefect-password"
         self.shell_file = settings.stack_dir / "env"
+        self.mlflow_auth_dir = settings.stack_dir / "mlflow-auth"
 
     @property
     def prefect_auth(self) -> str:
@@ -117,7 +119,7 @@ class Stack:
         return not self.settings.smtp_server
 
     def servers(self) -> list[Service]:
-        """The servers, in start order."""
+        """The servers, in start order. Reads the state folder, never writes it (``up`` does)."""
         settings = self.settings
         prefect_ui = f"http://{settings.client_host}:{settings.prefect_port}"
         evidently_ui = f"http://{HOST}:{settings.evidently_port}"
@@ -161,7 +163,7 @@ class Stack:
                 tracking_server = replace(
                     tracking_server, command=tracking_server.command + ["--allowed-hosts", hosts]
                 )
-            services.insert(1, tracking_server)
+            services.append(tracking_server)
         if settings.dask_workers:
             services += self.dask_cluster()
         local = settings.local_postgres
@@ -169,7 +171,7 @@ class Stack:
             server = Service(
                 POSTGRES, local.command(), local.port, "HEART_POSTGRES_PORT", user=local.run_as
             )
-            services.insert(0, server)
+            services.append(server)
         if self.uses_mail_sink:
             sink = Service(
                 "mail-sink",
@@ -178,8 +180,8 @@ class Stack:
                 settings.mail_port,
                 "HEART_MAIL_PORT",
             )
-            services.insert(0, sink)
-        return services
+            services.append(sink)
+        return sorted(services, key=_start_rank)
 
     def _prefect_server_secrets(self) -> dict[str, str]:
         """The Prefect server's database URL and the auth string it requires, if any."""
@@ -196,31 +198,19 @@ class Stack:
         """The tracking server behind MLflow's basic-auth app: its users in
         ``<stack_dir>/mlflow-auth`` (or the PostgreSQL database ``mlflow_auth``), the admin's
         password and the session key from the environment only."""
-        settings = self.settings
-        folder = settings.stack_dir / "mlflow-auth"
-        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-        folder.chmod(PRIVATE_FOLDER)  # its users' password hashes are nobody else's
-        users = (
-            store_url(settings.postgres_server_url, settings.mlflow_users_database)
-            if settings.postgres_server_url
-            else f"sqlite:///{folder / 'users.db'}"
-        )
-        config = folder / "basic_auth.ini"
-        config.touch(mode=0o600)
-        config.write_text(
-            "[mlflow]\ndefault_permission = READ\n"
-            f"database_uri = {users}\nadmin_username = {settings.mlflow_username}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        )
+        settings, folder = self.settings, self.mlflow_auth_dir
         password = settings.mlflow_password.get_secret_value()
+        session_key = folder / "session-key"
         return replace(
             tracking_server,
             command=tracking_server.command + ["--app-name", "basic-auth"],
             env={
                 **tracking_server.env,
-                "MLFLOW_AUTH_CONFIG_PATH": str(config),
+                "MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"),
                 "MLFLOW_AUTH_ADMIN_PASSWORD": password,
-                "MLFLOW_FLASK_SERVER_SECRET_KEY": stored_secret(folder / "session-key"),
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": (
+                    session_key.read_text().strip() if session_key.exists() else ""
+                ),
             },
             credentials=f"{settings.mlflow_username}:{password}",
         )
@@ -369,10 +359,32 @@ class Stack:
         stack_dir.chmod(PRIVATE_FOLDER)
         if not self.settings.prefect_auth.get_secret_value():
             stored_secret(self.prefect_password_file)
+        if self.settings.mlflow_password.get_secret_value():
+            self._write_mlflow_auth()
+
+    def _write_mlflow_auth(self) -> None:
+        """MLflow's basic-auth app: its config (users in ``<stack_dir>/mlflow-auth``, or the
+        PostgreSQL database ``mlflow_auth``) and its session key, readable by their owner only."""
+        settings, folder = self.settings, self.mlflow_auth_dir
+        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        folder.chmod(PRIVATE_FOLDER)  # its users' password hashes are nobody else's
+        users = (
+            store_url(settings.postgres_server_url, settings.mlflow_users_database)
+            if settings.postgres_server_url
+            else f"sqlite:///{folder / 'users.db'}"
+        )
+        config = folder / "basic_auth.ini"
+        config.touch(mode=0o600)
+        config.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = {users}\nadmin_username = {settings.mlflow_username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        stored_secret(folder / "session-key")
 
     def _tighten_mlflow_users(self) -> None:
         """MLflow's users database (password hashes), made by the server: its owner's only."""
-        users = self.settings.stack_dir / "mlflow-auth" / "users.db"
+        users = self.mlflow_auth_dir / "users.db"
         if users.exists():
             users.chmod(0o600)
 
@@ -600,11 +612,19 @@ class Stack:
         return "\n".join(log[-lines:]) + f"\n(full log: {self.log_dir / name}.log)"
 
 
+def _start_rank(service: Service) -> int:
+    return START_ORDER.index(_kind(service.name))
+
+
 def _stop_rank(name: str) -> tuple[int, str]:
-    """Workers (``worker``, ``worker-2``, ``dask-worker-1``, ...) first, then the servers, in
-    ``STOP_ORDER``."""
-    kind = name.rstrip("-0123456789")
-    return (STOP_ORDER.index(kind) if kind in STOP_ORDER else len(STOP_ORDER), name)
+    """The reverse of ``START_ORDER``: workers (``worker``, ``worker-2``, ``dask-worker-1``, ...)
+    first, then the servers they talk to; a name no release knows, first of all."""
+    kind = _kind(name)
+    return (-START_ORDER.index(kind) if kind in START_ORDER else -len(START_ORDER), name)
+
+
+def _kind(name: str) -> str:
+    return name.rstrip("-0123456789")
 
 
 def _default_signal_handling() -> None:

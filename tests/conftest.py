@@ -1,6 +1,9 @@
 """Shared fixtures: an isolated environment per test and one Prefect test server per session."""
 
+import contextlib
 import os
+import shutil
+import sqlite3
 import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -9,6 +12,7 @@ import pytest
 
 from heart_batch.settings import QUIET_TOOLS, Settings
 from heart_batch.storage.urls import ensure_databases, store_url
+from tests.ports import free_port
 from tests.postgres_server import postgres_server as running_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +35,23 @@ class Mailbox:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch, tmp_path):
-    """No test reads the developer's HEART_* or MLflow settings; every store lives in tmp_path."""
+    """No test reads the developer's HEART_* or MLflow settings; every store lives in tmp_path, and
+    every server of the stack gets a free port."""
+    _isolate(monkeypatch, tmp_path)
+    for name in STACK_PORTS:  # whatever else listens on the default ports (a mail catcher...)
+        monkeypatch.setenv(name, str(free_port()))
+
+
+STACK_PORTS = tuple(
+    f"HEART_{name}_PORT" for name in ("PREFECT", "MLFLOW", "EVIDENTLY", "MAIL", "POSTGRES", "DASK")
+)
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("HEART_", "MLFLOW_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("HEART_HOME", str(tmp_path))
+    monkeypatch.setenv("HEART_HOME", str(home))
     monkeypatch.setenv("HEART_TRAINING_DATA", str(SEED_DATA))
     for name, value in QUIET_TOOLS.items():
         monkeypatch.setenv(name, value)
@@ -118,9 +134,51 @@ def log_logistic_model(training_data, tmp_path=None) -> tuple[str, str]:
     return info.model_uri, run.info.run_id
 
 
+@pytest.fixture(scope="session")
+def registry_template(tmp_path_factory, training_data) -> "RegistryTemplate":
+    """An MLflow store holding two logged logistic-regression runs, made once per session: one
+    without reference data (as registered by hand), one with it (as trained by heart-batch)."""
+    home = tmp_path_factory.mktemp("registry-template")
+    with pytest.MonkeyPatch.context() as environment:
+        _isolate(environment, home)
+        plain = log_logistic_model(training_data)
+        with_reference = log_logistic_model(training_data, home)
+    return RegistryTemplate(home, plain, with_reference)
+
+
+class RegistryTemplate:
+    """The session's logged models, and how a test gets its own copy of them."""
+
+    def __init__(self, home: Path, plain: tuple[str, str], with_reference: tuple[str, str]):
+        self.home, self.plain, self.with_reference = home, plain, with_reference
+
+    def copy_to(self, home: Path) -> None:
+        """The store and its artifacts in ``home``, every stored path pointing there."""
+        shutil.copytree(self.home / "mlartifacts", home / "mlartifacts", dirs_exist_ok=True)
+        shutil.copy(self.home / "mlflow.db", home / "mlflow.db")
+        with contextlib.closing(sqlite3.connect(home / "mlflow.db")) as database:
+            for (table,) in database.execute("select name from sqlite_master where type='table'"):
+                for column in database.execute(f"pragma table_info('{table}')").fetchall():
+                    if column[2].upper().startswith(("VARCHAR", "TEXT")):
+                        database.execute(
+                            f'update "{table}" set "{column[1]}" = '
+                            f'replace("{column[1]}", ?, ?)',
+                            (str(self.home), str(home)),
+                        )
+            database.commit()
+
+
 @pytest.fixture
-def champion(settings, training_data, tmp_path) -> str:
-    """A logistic-regression champion in the temporary registry; returns its version."""
+def logged_models(registry_template, settings) -> RegistryTemplate:
+    """This test's copy of the session's logged models (model URI and run id of each)."""
+    registry_template.copy_to(settings.home)
+    return registry_template
+
+
+@pytest.fixture
+def champion(settings, logged_models) -> str:
+    """A logistic-regression champion, with its reference data, in the test's registry; returns
+    its version."""
     # pylint: disable=import-outside-toplevel
     from mlflow import MlflowClient
 
@@ -130,7 +188,7 @@ def champion(settings, training_data, tmp_path) -> str:
     configure_tracking(settings)
     decision = PromotionDecision(True, "test champion")
     return register_candidate(
-        MlflowClient(), settings.model_name, *log_logistic_model(training_data, tmp_path), decision
+        MlflowClient(), settings.model_name, *logged_models.with_reference, decision
     )
 
 

@@ -122,6 +122,10 @@ class LocalPostgres:
         return f"postgresql://{SUPERUSER}:{quote(self.password(), safe='')}@{self.host}:{self.port}"
 
     def password(self) -> str:
+        """The superuser's password; empty until ``create_password`` (reading writes nothing)."""
+        return self.password_file.read_text().strip() if self.password_file.exists() else ""
+
+    def create_password(self) -> str:
         """The superuser's password, generated into ``password_file`` on first use."""
         return stored_secret(self.password_file, length=24)
 
@@ -133,7 +137,7 @@ class LocalPostgres:
         """
         if (self.data_dir / "PG_VERSION").exists():
             return False
-        self.password()
+        self.create_password()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         password_copy = self.folder / "initdb.password"  # the server's user must read it
         shutil.copyfile(self.password_file, password_copy)

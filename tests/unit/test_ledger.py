@@ -20,12 +20,10 @@ HASH = "f" * 64
 COUNTS = ScoredCounts(total=3, scored=2, rejected=1, imputed=1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request, settings) -> Ledger:
-    """The ledger in the embedded SQLite file and in a real PostgreSQL database."""
-    if request.param == "sqlite":
-        return Ledger(settings.database_url, lease_seconds=60)
-    return Ledger(request.getfixturevalue("postgres_database"), lease_seconds=60)
+@pytest.fixture
+def ledger(settings) -> Ledger:
+    """The ledger in the embedded SQLite file (tests/integration runs these on PostgreSQL)."""
+    return Ledger(settings.database_url, lease_seconds=60)
 
 
 def dead_claimant() -> str:

@@ -18,12 +18,11 @@ from heart_batch.registry.champion import (
     register_candidate,
 )
 from heart_batch.registry.tracking import configure_tracking
-from tests.conftest import log_logistic_model
 
 
 @pytest.fixture
-def client(settings) -> MlflowClient:
-    """A client of an empty SQLite store in tmp_path."""
+def client(settings, logged_models) -> MlflowClient:  # pylint: disable=unused-argument
+    """A client of the test's SQLite store in tmp_path: logged models, nothing registered."""
     configure_tracking(settings)
     return MlflowClient()
 
@@ -34,11 +33,11 @@ def test_no_champion_yet_says_to_run_training(client):
         load_champion(client, "heart")
 
 
-def test_promoted_and_rejected_versions_get_their_alias(client, training_data):
+def test_promoted_and_rejected_versions_get_their_alias(client, logged_models, training_data):
     promoted = PromotionDecision(True, "no champion yet")
-    first = register_candidate(client, "heart", *log_logistic_model(training_data), promoted)
+    first = register_candidate(client, "heart", *logged_models.plain, promoted)
     rejected = PromotionDecision(False, "ROC AUC gain -0.01")
-    second_uri, second_run = log_logistic_model(training_data)
+    second_uri, second_run = logged_models.with_reference
     second = register_candidate(client, "heart", second_uri, second_run, rejected)
 
     assert str(client.get_model_version_by_alias("heart", CHAMPION).version) == first
@@ -50,12 +49,12 @@ def test_promoted_and_rejected_versions_get_their_alias(client, training_data):
     assert ((risk >= 0) & (risk <= 1)).all()
 
 
-def test_monitoring_needs_the_reference_logged_with_the_champion(client, training_data, tmp_path):
+def test_monitoring_needs_the_reference_logged_with_the_champion(client, logged_models):
     decision = PromotionDecision(True, "first")
-    register_candidate(client, "heart", *log_logistic_model(training_data), decision)
+    register_candidate(client, "heart", *logged_models.plain, decision)
     with pytest.raises(NoReferenceError, match="has no reference data"):
         load_champion_reference(client, "heart")
-    register_candidate(client, "heart", *log_logistic_model(training_data, tmp_path), decision)
+    register_candidate(client, "heart", *logged_models.with_reference, decision)
     champion = load_champion_reference(client, "heart")
     assert champion.version == "2"
     assert {"output", "risk"} <= set(champion.reference.columns)
@@ -63,9 +62,9 @@ def test_monitoring_needs_the_reference_logged_with_the_champion(client, trainin
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
 def test_a_champion_whose_artifacts_are_damaged_names_its_version(
-    client, settings, training_data, damage
+    client, logged_models, settings, damage
 ):
-    uri, run_id = log_logistic_model(training_data)
+    uri, run_id = logged_models.plain
     register_candidate(client, "heart", uri, run_id, PromotionDecision(True, "first"))
     files = [
         path for path in settings.home.rglob("*") if path.is_file() and path.suffix == ".skops"
@@ -82,8 +81,8 @@ def test_a_champion_whose_artifacts_are_damaged_names_its_version(
     assert "Restore its artifacts, or retrain" in str(failed.value)
 
 
-def test_a_lost_reference_is_an_error_not_a_hand_registered_model(client, settings, training_data):
-    uri, run_id = log_logistic_model(training_data, settings.home)
+def test_a_lost_reference_is_an_error_not_a_hand_registered_model(client, logged_models, settings):
+    uri, run_id = logged_models.with_reference
     client.set_tag(run_id, REFERENCE_TAG, "reference/reference.parquet")  # trained by heart-batch
     register_candidate(client, "heart", uri, run_id, PromotionDecision(True, "first"))
     assert load_reference(client.get_model_version_by_alias("heart", CHAMPION)) is not None
@@ -94,17 +93,15 @@ def test_a_lost_reference_is_an_error_not_a_hand_registered_model(client, settin
         load_reference(client.get_model_version_by_alias("heart", CHAMPION))
 
 
-def test_a_hand_registered_model_has_no_reference_and_that_is_no_error(client, training_data):
-    register_candidate(
-        client, "heart", *log_logistic_model(training_data), PromotionDecision(True, "first")
-    )
+def test_a_hand_registered_model_has_no_reference_and_that_is_no_error(client, logged_models):
+    register_candidate(client, "heart", *logged_models.plain, PromotionDecision(True, "first"))
     assert load_reference(client.get_model_version_by_alias("heart", CHAMPION)) is None
 
 
 def test_a_registration_retried_after_a_failure_creates_one_version(
-    client, training_data, monkeypatch
+    client, logged_models, monkeypatch
 ):
-    uri, run_id = log_logistic_model(training_data)
+    uri, run_id = logged_models.plain
     set_alias = client.set_registered_model_alias
     failures = iter([ConnectionError("the tracking store went away")])
 

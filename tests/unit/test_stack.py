@@ -6,10 +6,9 @@ import socket
 import subprocess
 
 import psutil
-import pytest
 
 from heart_batch.settings import PROJECT_ROOT, Settings
-from ops.stack import Stack, StackError
+from ops.stack import Stack
 
 
 def write_pid_file(stack: Stack, name: str, pid: int, started: float) -> None:
@@ -52,26 +51,15 @@ def test_worker_environment_points_flow_runs_at_this_stack(monkeypatch):
 
 def test_a_real_smtp_server_replaces_the_mail_sink(monkeypatch):
     monkeypatch.setenv("HEART_SMTP_SERVER", "smtp.gmail.com")
+    monkeypatch.setenv("HEART_GIT_BRANCH", "main")  # the tests may run outside a checkout
     stack = Stack(Settings())
     assert "mail-sink" not in [service.name for service in stack.servers()]
     assert stack.environment()["HEART_ALERT_TO"] == ""
 
 
-@pytest.mark.integration
-def test_a_port_in_use_is_a_clear_error_and_up_stops_what_it_started(monkeypatch):
-    with socket.socket() as stranger:
-        stranger.bind(("127.0.0.1", 0))
-        stranger.listen()
-        monkeypatch.setenv("HEART_PREFECT_PORT", str(stranger.getsockname()[1]))
-        stack = Stack(Settings())
-        with pytest.raises(StackError, match="HEART_PREFECT_PORT"):
-            stack.up()
-    assert stack.processes() == []
-    assert (stack.log_dir / "mail-sink.log").exists()
-
-
 def test_a_remote_tracking_server_is_used_instead_of_starting_one(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    monkeypatch.setenv("HEART_GIT_BRANCH", "main")
     stack = Stack(Settings())
     assert "mlflow-server" not in [service.name for service in stack.servers()]
     assert stack.environment()["MLFLOW_TRACKING_URI"] == "http://mlflow.internal:5000"
@@ -131,3 +119,43 @@ def test_mlflow_beyond_this_machine_accepts_its_names_and_addresses_and_no_other
     named = Stack(Settings()).mlflow_allowed_hosts()
     assert "mlflow.hospital.example:5123" in named and "10.1.2.3" in named
     assert socket.gethostname() not in named
+
+
+def test_every_service_starts_after_those_it_talks_to_and_stops_before_them(monkeypatch):
+    monkeypatch.setenv("HEART_POSTGRES", "local")
+    monkeypatch.setenv("HEART_DASK_WORKERS", "2")
+    monkeypatch.setenv("HEART_WORKERS", "2")
+    stack = Stack(Settings())
+    started = [service.name for service in stack.servers() + stack.workers()]
+    assert started == [
+        "mail-sink",
+        "postgres",
+        "prefect-server",
+        "mlflow-server",
+        "evidently-ui",
+        "dask-scheduler",
+        "dask-worker-1",
+        "dask-worker-2",
+        "worker-1",
+        "worker-2",
+    ]
+    for name in started:
+        write_pid_file(stack, name, os.getpid(), started=1.0)
+    stopped = [line.split()[0] for line in stack.down()]
+    assert stopped == [
+        "worker-1",
+        "worker-2",
+        "dask-worker-1",
+        "dask-worker-2",
+        *started[5::-1],
+    ]
+
+
+def test_asking_what_runs_writes_nothing(settings, monkeypatch):
+    monkeypatch.setenv("HEART_MLFLOW_PASSWORD", "s3cret")
+    monkeypatch.setenv("HEART_POSTGRES", "local")
+    stack = Stack(Settings())
+    stack.servers()
+    rows = stack.status()
+    assert {name for name, pid, _ in rows if pid is not None} == set()
+    assert not settings.stack_dir.exists()
