@@ -129,7 +129,7 @@ def log_logistic_model(training_data, tmp_path=None) -> tuple[str, str]:
         if tmp_path is not None:
             risk = model.predict_proba(training_data.features)[:, 1]
             reference = tmp_path / "reference.parquet"
-            training_data.reference.assign(risk=risk).to_parquet(reference)
+            training_data.reference.assign(risk=risk, oof_risk=risk).to_parquet(reference)
             mlflow.log_artifact(str(reference), str(Path(REFERENCE_ARTIFACT).parent))
     return info.model_uri, run.info.run_id
 

@@ -518,3 +518,28 @@ def test_a_hostile_folder_loses_no_row_misreads_no_value_and_stops_no_file(
     assert "1 repeated header(s) skipped" in logged
     assert "UTF-16 text" in logged and "cp1252 (Windows Western) text" in logged
     assert not any(f"H{i}" in logged for i in range(200))  # no patient id in the log
+
+
+HEAVY_MODULES = ("pandas", "sklearn", "mlflow", "pyarrow", "scipy", "evidently", "hyperopt")
+EMPTY_RUN = f"""
+import sys
+from flows.score import score
+summary = score()
+assert summary.files == [] and summary.settling == 0, summary
+print(sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules))
+"""
+
+
+def test_the_hourly_run_that_finds_no_file_imports_no_heavy_module(settings, prefect_server):
+    settings.input_dir.mkdir(parents=True)
+    environment = {**os.environ, "PREFECT_API_URL": prefect_server}
+    run = subprocess.run(
+        [sys.executable, "-c", EMPTY_RUN],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert run.stdout.strip().splitlines()[-1] == "[]"
