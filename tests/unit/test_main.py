@@ -3,8 +3,8 @@
 from heart_batch.__main__ import main
 
 
-def test_has_champion_fails_on_an_empty_registry(
-    settings, capsys
+def test_has_champion_fails_on_a_registry_without_one(
+    logged_models, capsys
 ):  # pylint: disable=unused-argument
     assert main(["has-champion"]) == 1
     assert "no champion for 'heart-disease-risk'" in capsys.readouterr().out
