@@ -13,7 +13,7 @@ import sys
 
 from heart_batch.settings import Settings, quiet_tools
 from ops.clean import delete, describe, plan_clean
-from ops.stack import Stack, StackError
+from ops.stack import Stack, StackError, settings_for_up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,13 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def up(settings: Settings) -> int:
+def up(_settings: Settings) -> int:
     """Start what is not running, provision the Prefect server, say where the UIs are."""
-    local = settings.local_postgres
-    if local is not None and not local.password():
-        local.create_password()
-        settings = Settings()  # the stores' URLs now carry the new password
-    print("\n".join(Stack(settings).up()))
+    print("\n".join(Stack(settings_for_up()).up()))
     return 0
 
 

@@ -78,6 +78,18 @@ class Service:
     """user:password its health check sends (HTTP basic auth)."""
 
 
+def settings_for_up() -> Settings:
+    """The settings `make up` runs with: the environment's, once the local PostgreSQL server (with
+    ``HEART_POSTGRES=local``) has its password, which every store's URL then carries. Reading
+    the settings writes nothing; starting the stack writes the password first."""
+    settings = Settings()
+    local = settings.local_postgres
+    if local is None or local.password():
+        return settings
+    local.create_password()
+    return Settings()
+
+
 class Stack:
     """The services of one HEART_HOME, their pid files and logs."""
 

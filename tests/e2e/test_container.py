@@ -17,9 +17,8 @@ from distributed import Client
 from mlflow import MlflowClient
 
 from flows.score import score
-from heart_batch.settings import Settings
 from heart_batch.storage.ledger import Ledger
-from ops.stack import Stack
+from ops.stack import Stack, settings_for_up
 from tests.conftest import REPO_ROOT
 from tests.dask_cluster import dask_cluster
 from tests.e2e.conftest import (
@@ -110,7 +109,7 @@ def test_the_image_as_a_prefect_worker_loads_the_champion_over_http(
     machine B: it clones the project through prefect.yaml and takes the champion from the
     tracking server's artifact proxy, with no path shared with machine A but its data folder."""
     monkeypatch.setenv("HEART_WORKERS", "0")
-    system = Stack(Settings())
+    system = Stack(settings_for_up())
     prefect_api = f"http://127.0.0.1:{stack_ports['prefect']}/api"
     tracking = f"http://127.0.0.1:{stack_ports['mlflow']}"
     try:

@@ -17,9 +17,8 @@ import psutil
 import psycopg
 import pytest
 
-from heart_batch.settings import Settings
 from heart_batch.storage.urls import store_url
-from ops.stack import Stack, StackError
+from ops.stack import Stack, StackError, settings_for_up
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -83,7 +82,7 @@ def test_the_stack_refuses_to_listen_beyond_this_machine_without_credentials(
 ):  # pylint: disable=unused-argument
     monkeypatch.setenv("HEART_BIND_HOST", "0.0.0.0")
     with pytest.raises(StackError, match="HEART_PREFECT_AUTH=user:password and HEART_MLFLOW"):
-        Stack(Settings()).up()
+        Stack(settings_for_up()).up()
 
 
 def test_each_server_refuses_a_request_without_credentials_and_serves_one_with_them(
@@ -98,7 +97,7 @@ def test_each_server_refuses_a_request_without_credentials_and_serves_one_with_t
         "HEART_ALLOWED_HOSTS": f"127.0.0.2,{own_address() or 'worker.example'}",
     }.items():
         monkeypatch.setenv(name, value)
-    system = Stack(Settings())
+    system = Stack(settings_for_up())
     try:
         report = "\n".join(system.up())
         assert "worker" in report and "deployments" in report  # provisioned with credentials

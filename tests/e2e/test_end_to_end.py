@@ -17,8 +17,7 @@ from aiosmtpd.controller import Controller
 from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
-from heart_batch.settings import Settings
-from ops.stack import BIN, Stack
+from ops.stack import BIN, Stack, settings_for_up
 from tests.conftest import REPO_ROOT, Mailbox
 from tests.e2e.conftest import api, pause_schedules, use_stack_credentials, wait_for_flow_run
 from tests.ports import free_port
@@ -72,7 +71,7 @@ def stack(monkeypatch, stack_ports, mail_server, git_repository):
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert stack_ports
-    system = Stack(Settings())
+    system = Stack(settings_for_up())
     started = []
     try:
         system.up()

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.scoring.intake import load_scoring_model
 from heart_batch.settings import Settings
-from ops.stack import Stack
+from ops.stack import Stack, settings_for_up
 from tests.e2e.conftest import answers, register_a_champion
 from tests.ports import free_port
 
@@ -59,7 +59,7 @@ def test_the_champion_is_stored_in_s3_and_scored_through_the_tracking_server(
     s3.create_bucket(Bucket=BUCKET)
     monkeypatch.setenv("HEART_ARTIFACT_LOCATION", f"s3://{BUCKET}/artifacts")
     monkeypatch.setenv("HEART_WORKERS", "0")
-    system = Stack(Settings())
+    system = Stack(settings_for_up())
     tracking = f"http://127.0.0.1:{stack_ports['mlflow']}"
     try:
         system.up()

@@ -4,8 +4,7 @@ import socket
 
 import pytest
 
-from heart_batch.settings import Settings
-from ops.stack import Stack, StackError
+from ops.stack import Stack, StackError, settings_for_up
 
 
 def test_a_port_in_use_is_a_clear_error_and_up_stops_what_it_started(monkeypatch):
@@ -13,7 +12,7 @@ def test_a_port_in_use_is_a_clear_error_and_up_stops_what_it_started(monkeypatch
         stranger.bind(("127.0.0.1", 0))
         stranger.listen()
         monkeypatch.setenv("HEART_PREFECT_PORT", str(stranger.getsockname()[1]))
-        stack = Stack(Settings())
+        stack = Stack(settings_for_up())
         with pytest.raises(StackError, match="HEART_PREFECT_PORT"):
             stack.up()
     assert stack.processes() == []

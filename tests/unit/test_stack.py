@@ -8,7 +8,7 @@ import subprocess
 import psutil
 
 from heart_batch.settings import PROJECT_ROOT, Settings
-from ops.stack import Stack
+from ops.stack import Stack, settings_for_up
 
 
 def write_pid_file(stack: Stack, name: str, pid: int, started: float) -> None:
@@ -159,3 +159,16 @@ def test_asking_what_runs_writes_nothing(settings, monkeypatch):
     rows = stack.status()
     assert {name for name, pid, _ in rows if pid is not None} == set()
     assert not settings.stack_dir.exists()
+
+
+def test_make_up_gives_the_local_postgresql_server_a_password_that_every_store_url_carries(
+    monkeypatch,
+):
+    monkeypatch.setenv("HEART_POSTGRES", "local")
+    assert Settings().local_postgres.password() == ""  # reading the settings wrote nothing
+    settings = settings_for_up()
+    password = settings.local_postgres.password()
+    assert len(password) >= 24
+    assert (
+        f":{password}@" in settings.database_url and f":{password}@" in settings.mlflow_tracking_uri
+    )
