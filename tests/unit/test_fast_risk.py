@@ -8,6 +8,7 @@ import pytest
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from heart_batch.contract.validation import validate_rows
 from heart_batch.model.explanations import compile_explainer
@@ -110,7 +111,7 @@ def test_the_kind_of_a_champion_is_read_from_its_structure(params, kind, trainin
 def test_a_pipeline_heart_batch_did_not_build_is_foreign_and_scored_by_its_own_predict_proba(
     training_data,
 ):
-    foreign = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(
+    foreign = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(
         training_data.features, training_data.target
     )
     assert model_kind(foreign) == "foreign"
