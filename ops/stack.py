@@ -344,6 +344,7 @@ class Stack:
             folder.mkdir(parents=True, exist_ok=True)
         report: list[str] = []
         self._refuse_to_expose_without_credentials()
+        self._refuse_busy_ports()
         started: list[str] = []
         try:
             if self.settings.local_postgres is not None:
@@ -417,7 +418,9 @@ class Stack:
         rows = []
         for service in self.servers() + self.workers():
             process = self._process(service.name)
-            healthy = process is not None and (service.port is None or self._answers(service))
+            healthy = process is not None and (
+                service.port is None or (_holds(process, service.port) and self._answers(service))
+            )
             rows.append((service.name, process.pid if process else None, healthy))
         return rows
 
@@ -484,6 +487,22 @@ class Stack:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def _refuse_busy_ports(self) -> None:
+        """Every port another program holds, in one error, before anything starts."""
+        busy = [
+            f"{service.name} {service.port} ({service.port_setting})"
+            for service in self.servers()
+            if service.port is not None
+            and self._process(service.name) is None
+            and _port_taken(service.port)
+        ]
+        if busy:
+            raise StackError(
+                f"Ports on {HOST} used by other programs: {', '.join(busy)}. Stop those programs "
+                "or choose other ports with the variables named (for example in your shell: "
+                "export HEART_MAIL_PORT=2525)."
+            )
 
     def _refuse_to_expose_without_credentials(self) -> None:
         settings = self.settings
@@ -643,6 +662,22 @@ def _default_signal_handling() -> None:
     """Runs in the child before exec: a shell's background jobs ignore SIGINT, and a Prefect
     worker that inherits that needs two signals to stop; restore the default instead."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _holds(process: psutil.Process, port: int) -> bool:
+    """Whether ``process`` or one of its children listens on ``port``: the server that answers
+    there is ours, not another program that took the port after ours stopped."""
+    try:
+        family = [process, *process.children(recursive=True)]
+        return any(
+            connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+            for member in family
+            for connection in member.net_connections(kind="inet")
+        )
+    except psutil.AccessDenied:  # another user's server, not readable here: trust its health
+        return True
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _port_taken(port: int) -> bool:
