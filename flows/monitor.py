@@ -186,7 +186,10 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         delayed_alerts_sent=delayed,
     )
     logger.info(
-        "Window of %d rows: violations %s", window.rows_scored, outcome.violations or "none"
+        "Window of %d rows: violations: %s. Report: %s",
+        window.rows_scored,
+        assessment.describe_violations(),
+        report_path or "none",
     )
     if assessment.violations:
         _alert(settings, store, run_id, outcome, (assessment, window, model))

@@ -129,6 +129,13 @@ class Window:
         return f"{start}-{self.last_scored.strftime('%Y%m%dT%H%M%S%f')}"
 
     @property
+    def report_name(self) -> str:
+        """The window's report file, named by its end first, so that the newest sorts last
+        (``ls outputs/_reports | tail -1``)."""
+        start = self.start.strftime("%Y%m%dT%H%M%S%f") if self.start else "first"
+        return f"monitoring_{self.last_scored.strftime('%Y%m%dT%H%M%S%f')}_from_{start}.html"
+
+    @property
     def last_scored(self) -> datetime:
         """When its last file was scored: the end of a window that has files."""
         if self.end is None:
@@ -159,6 +166,15 @@ class Assessment:
     def violations(self) -> list[Check]:
         """The checks that failed."""
         return [check for check in self.checks if check.violated]
+
+    def describe_violations(self) -> str:
+        """Each failed check with its value and limit (aggregates only), or "none"."""
+        described = [
+            f"{check.metric} {check.value:.3g} ({'>' if check.kind == 'max' else '<'} "
+            f"{check.limit:.3g})"
+            for check in self.violations
+        ]
+        return ", ".join(described) or "none"
 
 
 def select_window(scored_files: list[dict], last_end: datetime | None) -> Window:
@@ -453,7 +469,7 @@ def save_report(
 ) -> Path:
     """The self-contained HTML report of a window: our checks table above Evidently's report."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / f"monitoring_{window.key}.html"
+    path = reports_dir / window.report_name
     evidently_html = snapshot.get_html_str(as_iframe=False)
     header = (
         f"<h2>heart-batch checks (limits calibrated for {assessment.calibration_rows} rows)</h2>\n"

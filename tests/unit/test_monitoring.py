@@ -280,3 +280,24 @@ def test_a_sicker_window_shifts_the_band_shares(banded, champion_model, seed_csv
     assessment = judge(reference_with_bands, with_bands(current, bands), rejected, no_change_source)
     assert BAND_DRIFT in {check.metric for check in assessment.violations}
     assert np.mean(bands.codes(current["risk"].to_numpy()) == 2) > bands.shares[2]
+
+
+def test_the_newest_report_sorts_last():
+    first = Window(None, T0, [])
+    later = Window(T0, T0 + timedelta(hours=1), [])
+    latest = Window(T0 + timedelta(hours=1), T0 + timedelta(days=1), [])
+    names = [window.report_name for window in (latest, first, later)]
+    assert sorted(names) == [first.report_name, later.report_name, latest.report_name]
+    assert first.report_name.endswith("_from_first.html")
+
+
+def test_violations_are_described_with_their_values_and_limits():
+    checks = [
+        Check("rejected_share", 0.08, 0.05, "max"),
+        Check("min_roc_auc", 0.61, 0.75, "min"),
+        Check("drift_share", 0.1, 0.3, "max"),
+    ]
+    assessment = Assessment(checks, rows_labelled=60, calibration_rows=200, check_level=0.001)
+    described = assessment.describe_violations()
+    assert described == "rejected_share 0.08 (> 0.05), min_roc_auc 0.61 (< 0.75)"
+    assert Assessment(checks[2:], 0, 200, 0.001).describe_violations() == "none"
