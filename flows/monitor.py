@@ -1,11 +1,10 @@
 """Monitoring: judge the rows scored since the last window, store the metrics, alert and retrain."""
 
-import asyncio
 import contextlib
 import contextvars
 import socket
 import threading
-from dataclasses import dataclass, field
+from email.message import EmailMessage
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -19,7 +18,8 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
-from prefect_email import EmailServerCredentials, email_send_message
+from prefect.states import Completed, State
+from prefect_email import EmailServerCredentials
 
 from flows.command import run_from_shell
 from flows.retries import unless_nothing_to_load
@@ -27,30 +27,17 @@ from heart_batch.contract.columns import ModelId
 from heart_batch.model.bands import RiskBands
 from heart_batch.monitoring.alerts import (
     alert_body,
+    alert_email,
     alert_subject,
     failure_body,
     failure_subject,
     retraining_allowed,
 )
-from heart_batch.monitoring.checks import (
-    CHECK_COLUMNS,
-    Assessment,
-    Window,
-    assess,
-    checks_table,
-    drift_report,
-    read_window,
-    save_report,
-    window_sources,
-)
-from heart_batch.monitoring.history import (
-    EVALUATED,
-    FAILED,
-    INSUFFICIENT,
-    MonitorStore,
-    WindowStatus,
-)
+from heart_batch.monitoring.checks import Assessment, Window, assess, read_window, window_sources
+from heart_batch.monitoring.history import EVALUATED, FAILED, INSUFFICIENT, MonitorStore
 from heart_batch.monitoring.no_change import CalibrationCache
+from heart_batch.monitoring.report import drift_report, save_report
+from heart_batch.monitoring.summary import MonitoringOutcome
 from heart_batch.monitoring.workspace import add_snapshot
 from heart_batch.registry.champion import ChampionReference, load_champion_reference
 from heart_batch.registry.tracking import connect
@@ -62,21 +49,6 @@ NO_SERVER = (
     "no worker can run the train deployment. Retrain now with `make train`, or start the whole "
     "system with `make up` and export PREFECT_API_URL as it prints."
 )
-
-
-@dataclass
-class MonitoringOutcome:
-    """What a monitoring run found and did."""
-
-    status: WindowStatus
-    window_rows: int
-    violations: list[str] = field(default_factory=list)
-    report_path: str = ""
-    alert_sent: bool = False
-    delayed_alerts_sent: int = 0
-    training_flow_run_id: str | None = None
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=unless_nothing_to_load)
@@ -116,16 +88,17 @@ def assess_window(
 def build_report(
     champion: ChampionReference, rows: pd.DataFrame, assessment: Assessment, window: Window
 ) -> Snapshot | None:
-    """Evidently's drift report of the window, with the calibrated thresholds."""
-    return drift_report(champion.reference, rows, assessment, window.last_scored)
+    """Evidently's drift report of the window, with the monitor's thresholds."""
+    model = ModelId(champion.name, champion.version)
+    return drift_report(champion.reference, rows, assessment, (window, model))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def publish_report(
-    snapshot: Snapshot, assessment: Assessment, window: Window, settings: Settings
+    snapshot: Snapshot, assessment: Assessment, found: tuple[Window, ModelId], settings: Settings
 ) -> str:
     """HTML report in the reports folder and the snapshot in the Evidently workspace."""
-    path = save_report(snapshot, assessment, settings.reports_dir, window)
+    path = save_report(snapshot, assessment, settings.reports_dir, found)
     add_snapshot(snapshot, settings.evidently_workspace)
     return str(path)
 
@@ -145,15 +118,16 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     email_block: str | None = None,
     alert_to: str | None = None,
     train_deployment: str | None = None,
-) -> MonitoringOutcome:
+) -> State:
     """Compare the rows scored since the last window with the champion's reference data.
 
     Every parameter defaults to its HEART_* setting (docs/settings.md), and is validated like it:
     a value outside the setting's range fails the run before it reads anything. ``alert_to`` is a
     comma-separated list of recipients; ``train_deployment`` is run on violation ("" disables it).
+    The run ends with its outcome in one line as its state message; called as a function, it
+    returns the ``MonitoringOutcome``.
     """
     settings = Settings().with_overrides(**locals())
-    logger = get_run_logger()
     champion = load_reference(settings)
     model = ModelId(champion.name, champion.version)
     store, ledger = MonitorStore(settings.database_url), Ledger(settings.database_url)
@@ -161,20 +135,16 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     window = next_window(store, ledger)
     if window.rows_total < settings.min_window_rows:
         store.record_run(window, model, str(flow_run.id))
-        logger.info(
-            "Insufficient data: %d rows since the last window (minimum %d); carried over",
-            window.rows_total,
-            settings.min_window_rows,
-        )
-        outcome = MonitoringOutcome(INSUFFICIENT, window.rows_scored, delayed_alerts_sent=delayed)
-        _publish(outcome, None, model, settings)
-        return outcome
+        outcome = MonitoringOutcome(INSUFFICIENT, window.rows_total, delayed_alerts_sent=delayed)
+        return _finish(outcome, None, model, settings)
 
     try:
         rows = read_rows(window, champion.bands)
         assessment = assess_window(champion, rows, window, settings)
         snapshot = build_report(champion, rows, assessment, window)
-        report_path = publish_report(snapshot, assessment, window, settings) if snapshot else ""
+        report_path = (
+            publish_report(snapshot, assessment, (window, model), settings) if snapshot else ""
+        )
     except Exception as error:  # pylint: disable=broad-exception-caught
         return _window_failed(settings, store, (window, model), error)
     run_id = store.record_run(window, model, str(flow_run.id), assessment, report_path)
@@ -182,25 +152,32 @@ def monitor(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         EVALUATED,
         window.rows_scored,
         violations=[check.metric for check in assessment.violations],
+        described_violations=assessment.describe_violations() if assessment.violations else "",
         report_path=report_path,
         delayed_alerts_sent=delayed,
-    )
-    logger.info(
-        "Window of %d rows: violations: %s. Report: %s",
-        window.rows_scored,
-        assessment.describe_violations(),
-        report_path or "none",
     )
     if assessment.violations:
         _alert(settings, store, run_id, outcome, (assessment, window, model))
         _retrain(settings, store, run_id, outcome, (assessment, window))
-    _publish(outcome, assessment, model, settings)
+    return _finish(outcome, assessment, model, settings)
+
+
+def _finish(outcome: MonitoringOutcome, assessment, model: ModelId, settings: Settings) -> State:
+    """Publish the artifact, log the one-line summary and end the run with it as its message;
+    raise when something could not be done (the run fails with the same line)."""
+    line = outcome.one_line(settings.min_window_rows)
+    create_markdown_artifact(
+        key="monitoring-run",
+        markdown=outcome.markdown(assessment, model, settings.min_window_rows),
+        description=outcome.description(model),
+    )
+    get_run_logger().info("%s", line)
     if outcome.problems:
-        raise RuntimeError("; ".join(outcome.problems))
-    return outcome
+        raise RuntimeError(line)
+    return Completed(message=line, data=outcome)
 
 
-def _window_failed(settings: Settings, store: MonitorStore, found, error: Exception):
+def _window_failed(settings: Settings, store: MonitorStore, found, error: Exception) -> State:
     """Record and report a window that could not be judged, then fail the run.
 
     The window counts as done: the next run judges the files scored after it.
@@ -209,7 +186,7 @@ def _window_failed(settings: Settings, store: MonitorStore, found, error: Except
     problem = f"Window not judged: {type(error).__name__}: {error}"[:2000]
     get_run_logger().error(problem)
     run_id = store.record_failure(window, model, str(flow_run.id), problem)
-    outcome = MonitoringOutcome(FAILED, window.rows_scored, problems=[problem])
+    outcome = MonitoringOutcome(FAILED, window.rows_total, problems=[problem])
     _send(
         settings,
         store,
@@ -217,10 +194,8 @@ def _window_failed(settings: Settings, store: MonitorStore, found, error: Except
         (failure_subject(model), failure_body(model, window, problem)),
         outcome,
     )
-    _publish(outcome, None, model, settings)
-    raise RuntimeError(
-        f"{problem}. The window is recorded as failed; the next run judges the files after it."
-    )
+    outcome.problems.append("recorded as failed; the next run judges the files after it")
+    return _finish(outcome, None, model, settings)
 
 
 def _alert(settings, store: MonitorStore, run_id: int, outcome: MonitoringOutcome, found) -> None:
@@ -288,20 +263,20 @@ def _deliver(settings: Settings, message: tuple[str, str], recipients: list[str]
     try:
         credentials = EmailServerCredentials.load(settings.email_block)
         server += f" ({credentials.smtp_server}:{credentials.smtp_port})"
+        email = alert_email(message, settings.alert_from, recipients)
         with smtp_deadline(settings.smtp_timeout_seconds):
-            # email_send_message is an async task: called from this sync flow it only returns a
-            # coroutine, so run it to completion here (it still shows as a task run).
-            sending = email_send_message(
-                email_server_credentials=credentials,
-                subject=message[0],
-                msg=message[1],
-                email_to=recipients,
-                email_from=settings.alert_from,
-            )
-            _in_background(lambda: asyncio.run(sending))
+            _in_background(lambda: send_email(credentials, email))
     except Exception as error:  # pylint: disable=broad-exception-caught
         return f"Alert email not sent through {server}: {type(error).__name__}: {error}"
     return ""
+
+
+@task(name="email_send_message", retries=0, cache_policy=NO_CACHE)
+def send_email(credentials: EmailServerCredentials, email: EmailMessage) -> None:
+    """Send one message through the block's server (a task run in the UI, as prefect-email's
+    ``email_send_message`` is; our own message carries no empty Cc and a plain-text part)."""
+    with credentials.get_server() as server:
+        server.send_message(email)
 
 
 def _in_background(work) -> None:
@@ -344,11 +319,13 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
     logger = get_run_logger()
     if not settings.train_deployment:
         store.record_trigger(run_id, None, "retraining disabled (HEART_TRAIN_DEPLOYMENT empty)")
+        outcome.retraining = "retraining disabled (HEART_TRAIN_DEPLOYMENT empty)"
         return
     if not get_current_settings().api.url:
         logger.warning("%s", NO_SERVER)
         store.record_trigger(run_id, None, NO_SERVER)
         outcome.notes.append(NO_SERVER)
+        outcome.retraining = "retraining not triggered: no Prefect server (`make train` retrains)"
         return
     last = store.last_training_trigger()
     if last is not None and not retraining_allowed(
@@ -357,6 +334,7 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
         note = f"cooldown: retraining was triggered at {last.isoformat()}"
         logger.info("No retraining: %s", note)
         store.record_trigger(run_id, None, note)
+        outcome.retraining = f"no retraining ({note})"
         return
     try:
         training: FlowRun = run_deployment(  # type: ignore[assignment]  # sync here
@@ -376,9 +354,13 @@ def _retrain(settings: Settings, store: MonitorStore, run_id: int, outcome, foun
         logger.info("Triggered %s: flow run %s", settings.train_deployment, training.id)
         store.record_trigger(run_id, str(training.id), "triggered")
         outcome.training_flow_run_id = str(training.id)
+        outcome.retraining = (
+            f"retraining triggered: {settings.train_deployment} run {training.name}"
+        )
         return
     logger.error(problem)
     store.record_trigger(run_id, None, problem)
+    outcome.retraining = "retraining not triggered"
     outcome.problems.append(problem)
 
 
@@ -390,35 +372,6 @@ def _missing_deployment(name: str) -> str:
         "`prefect --no-prompt deploy --all` against that server; to judge windows without "
         "retraining, set HEART_TRAIN_DEPLOYMENT=''."
     )
-
-
-def _publish(outcome: MonitoringOutcome, assessment, model, settings: Settings) -> None:
-    lines = [
-        f"# Monitoring of `{model[0]}` v{model[1]}",
-        "",
-        f"Status: **{outcome.status}**, {outcome.window_rows} rows scored in the window "
-        f"(minimum {settings.min_window_rows} input rows).",
-    ]
-    if assessment is not None:
-        lines += [
-            "",
-            f"Limits calibrated for {assessment.calibration_rows} rows; false-alarm budget "
-            f"{settings.false_alarm_rate:g} per window, "
-            f"{assessment.check_level:.2g} per data check.",
-            "",
-            "| " + " | ".join(CHECK_COLUMNS) + " |",
-            "|" + "---|" * len(CHECK_COLUMNS),
-        ]
-        lines += ["| " + " | ".join(row) + " |" for row in checks_table(assessment)]
-        lines += [
-            "",
-            f"Report: `{outcome.report_path or 'none'}`. Email sent: {outcome.alert_sent}. "
-            f"Delayed alerts sent: {outcome.delayed_alerts_sent}. "
-            f"Training run triggered: {outcome.training_flow_run_id or 'no'}.",
-        ]
-    lines += [f"\n**Note:** {note}" for note in outcome.notes]
-    lines += [f"\n**Problem:** {problem}" for problem in outcome.problems]
-    create_markdown_artifact(key="monitoring-run", markdown="\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -4,43 +4,23 @@ Module-level imports stay light (Prefect, settings, the input folder): a run tha
 never imports pandas, scikit-learn or MLflow, and never loads the model.
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from flows.command import run_from_shell
 from flows.retries import unless_nothing_to_load
-from heart_batch.scoring.inbox import SUPPORTED_SUFFIXES, InboxScan, Settling, scan_inbox
+from heart_batch.scoring.inbox import InboxScan, scan_inbox
+from heart_batch.scoring.summary import ACCEPTED, ScoringSummary, describe, describe_settling
 from heart_batch.settings import Settings
 
 if TYPE_CHECKING:  # heavy modules, imported by the tasks only when there is work
-    from heart_batch.scoring.intake import FileOutcome, FileStatus, Intake
+    from heart_batch.scoring.intake import FileOutcome, Intake
     from heart_batch.scoring.scorer import ScoringModel
-
-ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
-
-
-@dataclass
-class ScoringSummary:
-    """What one scoring run did, in aggregates."""
-
-    model_version: str = ""
-    files: list["FileOutcome"] = field(default_factory=list)
-    settling: int = 0
-    unsupported: list[str] = field(default_factory=list)
-    not_files: list[str] = field(default_factory=list)
-
-    def count(self, status: "FileStatus") -> int:
-        """Files that ended with ``status``."""
-        return sum(outcome.status == status for outcome in self.files)
-
-    def rows(self, attribute: str) -> int:
-        """Sum of a row count over the scored files."""
-        return sum(getattr(o.counts, attribute) for o in self.files if o.counts is not None)
 
 
 @task
@@ -116,10 +96,11 @@ def _score_files(paths: list, settings: Settings, model) -> list:
 
 
 @flow(name="score-heart-risk")
-def score(
-    settle_seconds: float | None = None, max_missing_features: int | None = None
-) -> ScoringSummary:
+def score(settle_seconds: float | None = None, max_missing_features: int | None = None) -> State:
     """Score every new CSV in the input folder with the champion model.
+
+    The run ends with its outcome in one line as its state message; called as a function, it
+    returns the ``ScoringSummary``.
 
     Args:
         settle_seconds: Pick up only files unchanged for this long (default HEART_SETTLE_SECONDS).
@@ -144,17 +125,11 @@ def score(
         logger.warning("%s: not scored: not a file, left where it is", name)
     for link in inbox.links:
         summary.files.append(refuse_link(link, settings))
-        logger.warning("%s", _describe(summary.files[-1]))
+        logger.warning("%s", describe(summary.files[-1]))
     for waiting in inbox.settling:
-        logger.info("%s", _describe_settling(waiting, settings.settle_seconds))
+        logger.info("%s", describe_settling(waiting, settings.settle_seconds))
     if not inbox.ready:
-        logger.info(
-            "Nothing to score in %s%s",
-            settings.input_dir,
-            f" yet: {len(inbox.settling)} file(s) waiting to settle" if inbox.settling else "",
-        )
-        _publish(summary, settings)
-        return summary
+        return _finish(summary, settings)
 
     model = load_model(settings)
     summary.model_version = model.version
@@ -170,81 +145,30 @@ def score(
     for outcome in _score_files(inbox.ready, settings, model):
         summary.files.append(outcome)
         (logger.info if outcome.status in ("scored", "duplicate") else logger.warning)(
-            "%s", _describe(outcome)
+            "%s", describe(outcome)
         )
-    _publish(summary, settings)
-    failed = [o.source_name for o in summary.files if o.status == "failed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} file(s) failed and stay in the input folder: {failed}")
-    return summary
+    return _finish(summary, settings)
+
+
+def _finish(summary: ScoringSummary, settings: Settings) -> State:
+    """Publish the artifact, log the one-line summary and end the run with it as its message;
+    raise when a file failed (it stays in the input folder)."""
+    line = summary.one_line(settings.input_dir)
+    create_markdown_artifact(
+        key="scoring-run",
+        markdown=summary.markdown(settings.input_dir, settings.output_dir),
+        description=summary.description(),
+    )
+    get_run_logger().info("%s", line)
+    if summary.count("failed"):
+        raise RuntimeError(line)
+    return Completed(message=line, data=summary)
 
 
 def _reasons_method(model, settings: Settings) -> str:
     if model.explainer is not None:
         return model.explainer.method
     return "off (HEART_REASONS=false)" if not settings.reasons else "none, no reference data"
-
-
-def _describe_settling(waiting: Settling, settle_seconds: float) -> str:
-    return (
-        f"{waiting.path.name}: changed less than {settle_seconds:g} s ago (HEART_SETTLE_SECONDS), "
-        f"so it may still be being copied; the first run after "
-        f"{waiting.ready_at:%H:%M:%S} UTC scores it (HEART_SETTLE_SECONDS=0 skips the wait)"
-    )
-
-
-def _describe(outcome) -> str:
-    if outcome.status == "scored":
-        c = outcome.counts
-        broken = f" ({c.broken} broken line(s))" if c.broken else ""
-        headers = f", {c.headers} repeated header(s) skipped" if c.headers else ""
-        written = "" if outcome.dialect == "separated by ','" else f" [{outcome.dialect}]"
-        notes = "".join(f"; {note}" for note in outcome.notes)
-        return (
-            f"{outcome.source_name}{written}: {c.total} rows, {c.scored} scored, "
-            f"{c.rejected} rejected{broken}, {c.imputed} imputed{headers} "
-            f"-> predictions_{outcome.file_id}.parquet{notes}"
-        )
-    if outcome.status == "quarantined":
-        return (
-            f"{outcome.source_name}: quarantined ({outcome.problem.problem}); report: "
-            f"{outcome.report}"
-        )
-    if outcome.status == "duplicate":
-        return f"{outcome.source_name}: content already scored as {outcome.file_id}, archived"
-    if outcome.status == "busy":
-        return f"{outcome.source_name}: being scored by another run, skipped"
-    if outcome.status == "changed":
-        return f"{outcome.source_name}: changed while it was read: {outcome.error}"
-    return f"{outcome.source_name}: failed ({outcome.error}), left for the next run"
-
-
-def _table_row(outcome) -> str:
-    if outcome.counts:
-        c = outcome.counts
-        figures = f"{c.total} | {c.scored} | {c.rejected} | {c.imputed}"
-    else:
-        figures = f" | | | {outcome.problem.problem if outcome.problem else outcome.error}"
-    return f"| {outcome.source_name} | {outcome.status} | {figures} |"
-
-
-def _publish(summary: ScoringSummary, settings: Settings) -> None:
-    rows = [_table_row(outcome) for outcome in summary.files]
-    rows += [f"| {name} | not scored: unsupported type | | | | |" for name in summary.unsupported]
-    rows += [f"| {name} | not scored: not a file | | | | |" for name in summary.not_files]
-    table = "\n".join(rows)
-    markdown = (
-        f"# Scoring run\n\nModel version: **{summary.model_version or '-'}**. "
-        f"Files scored: **{summary.count('scored')}**, quarantined: "
-        f"**{summary.count('quarantined')}**, duplicates: {summary.count('duplicate')}, "
-        f"failed: {summary.count('failed')}, still settling: {summary.settling}, "
-        f"unsupported: {len(summary.unsupported)}.\n\n"
-        f"Rows scored: **{summary.rows('scored')}**, rejected: **{summary.rows('rejected')}**, "
-        f"imputed: {summary.rows('imputed')}. Outputs in `{settings.output_dir}`.\n\n"
-        "| file | status | rows | scored | rejected | imputed / problem |\n"
-        "|---|---|---|---|---|---|\n" + table + "\n"
-    )
-    create_markdown_artifact(key="scoring-run", markdown=markdown, description="Scoring run")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Nightly training: tune, judge the contenders on today's data, register, promote the better."""
 
-from dataclasses import dataclass
-
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from flows.command import run_from_shell
 from heart_batch.model.bands import BandTargets
@@ -14,7 +14,6 @@ from heart_batch.registry.tracking import code_version, configure_tracking
 from heart_batch.settings import Settings
 from heart_batch.training.cross_validation import CvPlan
 from heart_batch.training.data import TrainingData, load_current_training_data
-from heart_batch.training.promotion import decision_table
 from heart_batch.training.run import (
     Candidate,
     GateInputs,
@@ -22,16 +21,13 @@ from heart_batch.training.run import (
     load_incumbent,
     train_candidate,
 )
-
-
-@dataclass(frozen=True)
-class TrainingOutcome:
-    """What a training run produced."""
-
-    version: str
-    alias: str
-    reason: str
-    run_id: str
+from heart_batch.training.summary import (
+    TrainingOutcome,
+    one_line,
+    run_name,
+    training_markdown,
+    version_description,
+)
 
 
 @task(retries=2, retry_delay_seconds=5)
@@ -53,7 +49,7 @@ def tune_and_judge(
     search: tuple[int, list[str]],
     incumbent: Incumbent | None,
     gate: GateInputs,
-    run: tuple[str, str],
+    run: tuple[str, str, str],
     band_targets: BandTargets,
 ) -> Candidate:
     """Search, judge new, refresh and incumbent, fit and log the challenger in one MLflow run."""
@@ -61,11 +57,14 @@ def tune_and_judge(
 
 
 @task(retries=2, retry_delay_seconds=5)
-def register(settings: Settings, candidate: Candidate) -> TrainingOutcome:
+def register(settings: Settings, candidate: Candidate, description: str) -> TrainingOutcome:
     """Register the challenger as champion or challenger, as the gate decided."""
     decision = candidate.decision
     version = register_candidate(
-        MlflowClient(), settings.model_name, candidate.model_uri, candidate.run_id, decision
+        MlflowClient(),
+        settings.model_name,
+        (candidate.model_uri, candidate.run_id, description),
+        decision,
     )
     return TrainingOutcome(version, decision.alias, decision.reason, candidate.run_id)
 
@@ -79,8 +78,13 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     cv_repeats: int | None = None,
     trigger: str = "",
     flagged_sources: list[str] | None = None,
-) -> TrainingOutcome:
+) -> State:
     """Train a calibrated heart-disease risk model and promote it if it should serve.
+
+    The run ends with its outcome in one line (the version, its alias and why) as its state
+    message; called as a function, it returns the ``TrainingOutcome``. Each parameter is validated
+    like its setting (docs/settings.md): ``cv_folds=0`` or an unknown family fails the run before
+    it trains.
 
     Args:
         max_evals: Hyperopt trials (default HEART_MAX_EVALS).
@@ -89,9 +93,6 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
             gradient_boosting).
         cv_folds: Folds per cross-validation repeat (default HEART_CV_FOLDS).
         cv_repeats: Cross-validation repeats (default HEART_CV_REPEATS).
-
-    Each parameter is validated like its setting (docs/settings.md): ``cv_folds=0`` or an unknown
-    family fails the run before it trains.
         trigger: Why this run was started, when monitoring started it (recorded on the run).
         flagged_sources: Data sources monitoring found drifting: a challenger that improves their
             Brier score, and is no worse pooled, is promoted.
@@ -121,48 +122,28 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         trigger,
     )
     search = (settings.max_evals, families)
-    run = (experiment_id, code_version(settings))
+    name = run_name(trigger, "auto-scheduled" in flow_run.get_tags())
+    run = (experiment_id, code_version(settings), name)
     candidate = tune_and_judge(
         data, plan, search, incumbent, gate, run, BandTargets.from_settings(settings)
     )
-    outcome = register(settings, candidate)
-    logger.info("Version %s is %s: %s", outcome.version, outcome.alias, outcome.reason)
+    outcome = register(
+        settings, candidate, version_description(candidate, len(data.features), name)
+    )
+    _publish(settings.model_name, candidate, incumbent, outcome, trigger)
+    line = one_line(outcome, candidate, len(data.features))
+    logger.info("%s", line)
+    return Completed(message=line, data=outcome)
+
+
+def _publish(name: str, candidate: Candidate, incumbent, outcome, trigger: str) -> None:
+    """The ``training-result`` artifact, starting with why the run was started."""
+    markdown = training_markdown(name, candidate, incumbent, outcome)
     create_markdown_artifact(
         key="training-result",
-        markdown=_summary(settings.model_name, candidate, incumbent, outcome, trigger),
-        description=f"{settings.model_name} v{outcome.version}: {outcome.alias}",
+        markdown=f"Started by monitoring: {trigger}\n\n{markdown}" if trigger else markdown,
+        description=f"{name} v{outcome.version}: {outcome.alias}: {outcome.reason}"[:400],
     )
-    return outcome
-
-
-def _summary(name: str, candidate: Candidate, incumbent, outcome, trigger: str) -> str:
-    scores = candidate.scores
-    lines = [
-        f"# Training of `{name}`",
-        "",
-        f"**Version {outcome.version} → `{outcome.alias}`**: {outcome.reason}",
-        "",
-        f"Challenger: {candidate.configuration}. "
-        f"Cross-validated ROC AUC {scores.roc_auc:.4f} ± {scores.roc_auc_std:.4f}, "
-        f"Brier {scores.brier:.4f}, accuracy {scores.accuracy:.3f}.",
-        "",
-        f"Chosen among {candidate.trials} trials by the one-standard-error rule: "
-        f"{candidate.selection.describe()}.",
-        "",
-        f"Incumbent: {f'v{incumbent.version}' if incumbent else 'none'}. "
-        "Every contender judged by its out-of-sample risk of every current row:",
-        "",
-        decision_table(candidate.contenders),
-        "",
-        "Risk bands of this version (`risk_band` in the predictions), chosen on its out-of-fold "
-        "risks, with 95 % intervals:",
-        "",
-        candidate.bands.describe(),
-        f"MLflow run `{outcome.run_id}`",
-    ]
-    if trigger:
-        lines[1:1] = ["", f"Started by monitoring: {trigger}"]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

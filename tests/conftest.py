@@ -188,7 +188,7 @@ def champion(settings, logged_models) -> str:
     configure_tracking(settings)
     decision = PromotionDecision(True, "test champion")
     return register_candidate(
-        MlflowClient(), settings.model_name, *logged_models.with_reference, decision
+        MlflowClient(), settings.model_name, (*logged_models.with_reference, "test"), decision
     )
 
 

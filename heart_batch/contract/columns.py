@@ -6,13 +6,14 @@ label into a disease flag with ``disease_from_label`` and back with ``label_from
 other module compares the label with a number.
 """
 
+import json
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.contract.features import FEATURE_NAMES, FEATURES
 
 
 class ModelId(NamedTuple):
@@ -59,26 +60,76 @@ REASON_TYPE = pa.list_(
 )
 """A row's reasons: the features that push its risk up the most, their values and contributions."""
 
+DESCRIPTIONS = {
+    SOURCE_FILE: "Name of the input file the row came from",
+    SOURCE_ROW: "Line of the row in its input file (the header is line 1)",
+    PATIENT_ID: "The input's patient_id column, as given (null when the input has none)",
+    **{
+        feature.name: f"{feature.description}"
+        + (f" ({feature.unit})" if feature.unit else "")
+        + ("; codes: " + feature.domain_text() if feature.codes else "")
+        + "; null when not recorded (then imputed)"
+        for feature in FEATURES
+    },
+    IMPUTED_FEATURES: "Features missing in the input, imputed by the model's pipeline",
+    RISK: "Calibrated probability of angiographic heart disease (>= 50 % narrowing of a major "
+    "vessel); the opposite direction to output",
+    RISK_BAND: "low, intermediate or high, by the model's cut-offs (this file's metadata "
+    "heart_batch.bands)",
+    REASONS: "Up to three features that raise this patient's risk the most: feature, label, "
+    "value, contribution (log-odds relative to the reference population's mean)",
+    REASONS_NOTE: "Why a row has fewer reasons, when it has",
+    LABEL: "The input's angiography result, when given: 1 = NO disease, 0 = disease (the "
+    "dataset's convention, the opposite of risk)",
+    MODEL_NAME: "Registered model that scored the row",
+    MODEL_VERSION: "Its version",
+    SCORED_AT: "When the file was scored (UTC)",
+}
+"""Each output column in words, stored as the description of its Parquet field."""
+
+CODES = {
+    feature.name: {str(code): meaning for code, meaning in feature.codes.items()}
+    for feature in FEATURES
+    if feature.codes
+} | {LABEL: {str(NO_DISEASE): "no disease", str(DISEASE): "disease"}}
+"""The code table of each coded column, stored with its Parquet field."""
+
+
+def _described(name: str, kind: pa.DataType) -> pa.Field:
+    metadata = {"description": DESCRIPTIONS[name]}
+    if name in CODES:
+        metadata["codes"] = json.dumps(CODES[name])
+    return pa.field(name, kind, metadata=metadata)
+
+
 PREDICTION_SCHEMA = pa.schema(
     [
-        pa.field(SOURCE_FILE, pa.string()),
-        pa.field(SOURCE_ROW, pa.int64()),
-        pa.field(PATIENT_ID, pa.string()),
-        *[pa.field(name, pa.float64()) for name in FEATURE_NAMES],
-        pa.field(IMPUTED_FEATURES, pa.list_(pa.string())),
-        pa.field(RISK, pa.float64()),
-        pa.field(RISK_BAND, BAND_TYPE),
-        pa.field(REASONS, REASON_TYPE),
-        pa.field(REASONS_NOTE, pa.string()),
-        pa.field(LABEL, pa.int8()),
-        pa.field(MODEL_NAME, pa.string()),
-        pa.field(MODEL_VERSION, pa.string()),
-        pa.field(SCORED_AT, pa.timestamp("us", tz="UTC")),
+        _described(SOURCE_FILE, pa.string()),
+        _described(SOURCE_ROW, pa.int64()),
+        _described(PATIENT_ID, pa.string()),
+        *[_described(name, pa.float64()) for name in FEATURE_NAMES],
+        _described(IMPUTED_FEATURES, pa.list_(pa.string())),
+        _described(RISK, pa.float64()),
+        _described(RISK_BAND, BAND_TYPE),
+        _described(REASONS, REASON_TYPE),
+        _described(REASONS_NOTE, pa.string()),
+        _described(LABEL, pa.int8()),
+        _described(MODEL_NAME, pa.string()),
+        _described(MODEL_VERSION, pa.string()),
+        _described(SCORED_AT, pa.timestamp("us", tz="UTC")),
     ]
 )
 """Every predictions file has these columns, so the folder reads as one table; ``patient_id`` and
 ``output`` are null when the input has no such column, ``risk_band``, ``reasons`` and
 ``reasons_note`` when the model has no reference data (it was not trained by heart-batch)."""
+
+
+def file_metadata(model: ModelId, bands: dict | None) -> dict[str, str]:
+    """A predictions file's own metadata: the model that scored it and its band cut-offs."""
+    metadata = {"heart_batch.model_name": model.name, "heart_batch.model_version": model.version}
+    if bands is not None:
+        metadata["heart_batch.bands"] = json.dumps(bands)
+    return metadata
 
 
 def rejected_schema(columns: list[str]) -> pa.Schema:

@@ -63,8 +63,9 @@ Problem = tuple[np.ndarray, str | list[str]]
 """The rows a check flags, and its message: one for all of them, or one per flagged row."""
 
 
-def _feature_problems(feature: Feature, numbers: np.ndarray, not_a_number: np.ndarray):
-    """The rows whose value is text, and those whose value is outside the feature's domain."""
+def _feature_problems(feature: Feature, values, numbers: np.ndarray, not_a_number: np.ndarray):
+    """The rows whose value is text, and those whose value is outside the feature's domain, each
+    with its bad value."""
     present = ~np.isnan(numbers) & ~np.isin(numbers, feature.missing_codes)
     if feature.codes:
         invalid = present & ~np.isin(numbers, list(feature.codes))
@@ -74,7 +75,14 @@ def _feature_problems(feature: Feature, numbers: np.ndarray, not_a_number: np.nd
     outside = [
         f"{feature.name}={value:g} outside {feature.domain_text()}" for value in numbers[invalid]
     ]
-    return [(not_a_number, f"{feature.name}: not a number"), (invalid, outside)]
+    texts = pd.Series(values, copy=False).astype("string").str.strip().to_numpy()[not_a_number]
+    not_numbers = [f"{feature.name}={_shown(text)} is not a number" for text in texts]
+    return [(not_a_number, not_numbers), (invalid, outside)]
+
+
+def _shown(text: str, longest: int = 30) -> str:
+    """A bad value as a reason quotes it: ``'abc'``, cut when long."""
+    return repr(text if len(text) <= longest else text[: longest - 3] + "...")
 
 
 def _labels(raw_labels, count: int) -> tuple[np.ndarray, Problem]:
@@ -128,7 +136,7 @@ def validate_rows(raw, max_missing: int) -> ValidatedRows:
     problems: list[Problem] = []
     for i, feature in enumerate(FEATURES):
         numbers, not_a_number = to_numbers(raw[feature.name])
-        problems += _feature_problems(feature, numbers, not_a_number)
+        problems += _feature_problems(feature, raw[feature.name], numbers, not_a_number)
         blank = np.isnan(numbers) & ~not_a_number
         missing[:, i] = blank | np.isin(numbers, feature.missing_codes)
         matrix[:, i] = np.where(missing[:, i], np.nan, numbers)

@@ -1,17 +1,13 @@
 """What an alert says and when monitoring may retrain: aggregates only, never patient rows."""
 
+import re
 from datetime import datetime, timedelta
-from html import escape
+from email.message import EmailMessage
+from html import escape, unescape
 
 from heart_batch.contract.columns import ModelId
-from heart_batch.monitoring.checks import (
-    FEATURE_DRIFT,
-    MISSING,
-    Assessment,
-    Check,
-    Window,
-    checks_table_html,
-)
+from heart_batch.monitoring.checks import FEATURE_DRIFT, MISSING, Assessment, Check, Window
+from heart_batch.monitoring.report import checks_table_html, window_dates
 
 _NAMES = {
     "drift_share": "share of drifted features",
@@ -81,14 +77,37 @@ def failure_body(model: ModelId, window: Window, error: str) -> str:
 
 
 def _window_line(window: Window, rows_labelled: int | None) -> str:
-    start = window.start.isoformat() if window.start else "the first scored file"
     labelled = f", {rows_labelled} labelled" if rows_labelled is not None else ""
     return (
-        f"<p>Window: {start} to {window.last_scored.isoformat()}; {len(window.files)} files, "
-        f"{window.rows_scored} rows scored, {window.rows_rejected} rejected{labelled}.</p>"
+        f"<p>Window: {window_dates(window)}; {plural(len(window.files), 'file')}, "
+        f"{plural(window.rows_scored, 'row')} scored, {window.rows_rejected} rejected"
+        f"{labelled}.</p>"
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def retraining_allowed(last_trigger: datetime | None, now: datetime, cooldown_hours: float) -> bool:
     """No second retraining within the cooldown of the previous one."""
     return last_trigger is None or now - last_trigger >= timedelta(hours=cooldown_hours)
+
+
+def alert_email(message: tuple[str, str], sender: str, recipients: list[str]) -> EmailMessage:
+    """The email of an alert: its subject, a plain-text part and the HTML body; only the
+    headers that have a value."""
+    subject, html = message
+    email = EmailMessage()
+    email["Subject"], email["From"], email["To"] = subject, sender, ", ".join(recipients)
+    email.set_content(plain_text(html))
+    email.add_alternative(html, subtype="html")
+    return email
+
+
+def plain_text(html: str) -> str:
+    """The HTML body as text: one line per element, table cells separated by `` | ``."""
+    text = re.sub(r"</t[dh]>\s*<t[dh][^>]*>", " | ", html)
+    text = re.sub(r"<li>", "- ", text)
+    return unescape(re.sub(r"<[^>]+>", "", text))

@@ -10,16 +10,11 @@ two quality checks theirs by Bonferroni (see README, "Monitoring").
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.core.report import Snapshot
-from evidently.metrics import ValueDrift
-from evidently.presets import DataDriftPreset
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from heart_batch.contract.columns import (
@@ -175,6 +170,24 @@ class Assessment:
             for check in self.violations
         ]
         return ", ".join(described) or "none"
+
+    def drifted(self, check: Check) -> bool:
+        """True for a feature whose distance reaches its flag threshold: it counts towards the
+        share of drifted features (and Evidently marks it "Detected"), whether or not it is beyond
+        its own, stricter limit."""
+        name = check.metric.removeprefix(FEATURE_DRIFT)
+        threshold = self.column_thresholds.get(name)
+        return (
+            check.metric.startswith(FEATURE_DRIFT)
+            and threshold is not None
+            and (check.value >= threshold)
+        )
+
+    @property
+    def verdict(self) -> str:
+        """The window's verdict in a few words: ``no violation`` or ``3 violations``."""
+        count = len(self.violations)
+        return "no violation" if not count else f"{count} violation{'s' * (count > 1)}"
 
 
 def select_window(scored_files: list[dict], last_end: datetime | None) -> Window:
@@ -381,101 +394,3 @@ def _quality_checks(
             baseline=baseline["brier"],
         ),
     ]
-
-
-def drift_report(
-    reference: pd.DataFrame, current: pd.DataFrame, assessment: Assessment, timestamp: datetime
-) -> Snapshot | None:
-    """Evidently's drift report with our thresholds: its drift flags are ours.
-
-    None when no row was scored (there is nothing to compare).
-    """
-    if not assessment.column_thresholds:
-        return None
-    observed = list(assessment.column_thresholds)
-    definition = DataDefinition(
-        numerical_columns=[name for name in [*observed, RISK] if METHODS[name] == "wasserstein"],
-        categorical_columns=[name for name in observed if METHODS[name] == "jensenshannon"],
-    )
-    (risk_check,) = [check for check in assessment.checks if check.metric == RISK_DRIFT]
-    report = Report(
-        [
-            DataDriftPreset(
-                columns=observed,
-                num_method="wasserstein",
-                cat_method="jensenshannon",
-                per_column_threshold=assessment.column_thresholds,
-            ),
-            ValueDrift(column=RISK, method="wasserstein", threshold=risk_check.limit),
-        ]
-    )
-    columns = [*observed, RISK]
-    return report.run(
-        current_data=Dataset.from_pandas(current[columns], data_definition=definition),
-        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
-        timestamp=timestamp,
-    )
-
-
-CHECK_COLUMNS = ("check", "value", "floor", "no-change limit", "decision")
-
-
-def checks_table(assessment: Assessment) -> list[tuple[str, ...]]:
-    """One row per check, as the report, the artifact and the email show it (``CHECK_COLUMNS``)."""
-    return [
-        (
-            check.metric,
-            _value_text(check),
-            _bound(check, check.floor),
-            _no_change_text(check),
-            "VIOLATED" if check.violated else "ok",
-        )
-        for check in assessment.checks
-    ]
-
-
-def checks_table_html(assessment: Assessment) -> str:
-    """The checks as an HTML table, one row per line (SMTP refuses lines over 998 characters)."""
-    lines = ["<table border='1' cellpadding='4'>"]
-    lines.append("<tr>" + "".join(f"<th>{name}</th>" for name in CHECK_COLUMNS) + "</tr>")
-    lines += [
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
-        for row in checks_table(assessment)
-    ]
-    return "\n".join([*lines, "</table>"])
-
-
-def _value_text(check: Check) -> str:
-    if check.interval is None:
-        return f"{check.value:.4f}"
-    return f"{check.value:.4f} [{check.interval[0]:.4f}, {check.interval[1]:.4f}]"
-
-
-def _no_change_text(check: Check) -> str:
-    if check.interval is not None:
-        baseline = "" if check.baseline is None else f" (reference {check.baseline:.4f})"
-        return f"whole interval beyond the floor{baseline}"
-    if check.no_change_limit is None:
-        return "-"
-    return _bound(check, check.no_change_limit)
-
-
-def _bound(check: Check, value: float) -> str:
-    return f"{'<=' if check.kind == 'max' else '>='} {value:.4g}"
-
-
-def save_report(
-    snapshot: Snapshot, assessment: Assessment, reports_dir: Path, window: Window
-) -> Path:
-    """The self-contained HTML report of a window: our checks table above Evidently's report."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / window.report_name
-    evidently_html = snapshot.get_html_str(as_iframe=False)
-    header = (
-        f"<h2>heart-batch checks (limits calibrated for {assessment.calibration_rows} rows)</h2>\n"
-        f"{checks_table_html(assessment)}\n"
-    )
-    body = evidently_html.find("<body>")
-    insert_at = body + len("<body>") if body >= 0 else 0
-    path.write_text(evidently_html[:insert_at] + header + evidently_html[insert_at:], "utf-8")
-    return path

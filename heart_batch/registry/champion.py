@@ -146,9 +146,12 @@ def load_bands(run_id: str) -> RiskBands | None:
 
 
 def register_candidate(
-    client: MlflowClient, name: str, model_uri: str, run_id: str, decision: PromotionDecision
+    client: MlflowClient, name: str, logged: tuple[str, str, str], decision: PromotionDecision
 ) -> str:
     """Register the model, give it the decided alias and record the reason on version and run.
+
+    ``logged`` is the model's URI, its run's id and the version's description (the decision, its
+    reason and the figures, as the MLflow UI shows it).
 
     Idempotent: a retry after a failure (the version created, the alias not yet set) finds the
     version this run registered and finishes it, so that a run never makes two versions.
@@ -156,9 +159,11 @@ def register_candidate(
     Returns:
         The version number.
     """
+    model_uri, run_id, description = logged
     version = _version_of_run(client, name, run_id) or str(
         mlflow.register_model(model_uri, name).version
     )
+    client.update_model_version(name, version, description=description)
     client.set_model_version_tag(name, version, "promotion_reason", decision.reason)
     client.set_registered_model_alias(name, decision.alias, version)
     client.set_tag(run_id, "promotion.alias", decision.alias)

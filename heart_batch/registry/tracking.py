@@ -16,14 +16,26 @@ def connect(settings: Settings) -> None:
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
 
 
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""The experiment's kind, so that the MLflow UI opens it on its runs (not the GenAI overview)."""
+
+
 def configure_tracking(settings: Settings) -> str:
     """Connect to the configured store and return the experiment's id (created if new)."""
     connect(settings)
     experiment = mlflow.get_experiment_by_name(settings.experiment_name)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifact_location = settings.artifact_location if settings.tracking_store_is_database else None
-    return mlflow.create_experiment(settings.experiment_name, artifact_location=artifact_location)
+    if experiment is None:
+        artifact_location = (
+            settings.artifact_location if settings.tracking_store_is_database else None
+        )
+        experiment_id = mlflow.create_experiment(
+            settings.experiment_name, artifact_location=artifact_location
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    if experiment is None or experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        mlflow.MlflowClient().set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+    return experiment_id
 
 
 def code_version(settings: TrainingSettings, code_folder: Path = PROJECT_ROOT) -> str:

@@ -262,7 +262,7 @@ def _unrecognised_header(headers: dict[str, list[str]]) -> FileProblem:
     else:
         name = SEPARATOR_NAMES.get(widest, f"'{widest}'")
         detail = f"the header read with separator {name} has {len(found)} columns"
-        detail += _near_misses(found)
+        problem += _near_misses(found)
     return header_problem(problem, detail, found=found)
 
 
@@ -278,11 +278,11 @@ def _near_misses(found: list[str]) -> str:
     for name in missing_columns(found):
         close = get_close_matches(name, [f for f in found if f not in FEATURE_NAMES], 1, 0.8)
         if close:
-            guesses.append(f"'{close[0]}' for {name}")
+            guesses.append(f"'{close[0]}': did you mean '{name}'?")
     if not guesses:
         return ""
     return (
-        f"; did you mean {', '.join(guesses)}? Names are never mapped silently: UCI's original "
+        f"; the file has {'; '.join(guesses)} Names are never mapped silently: UCI's original "
         "data uses other names and other codes than this contract (see the feature contract)"
     )
 

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from heart_batch.contract.columns import (
     BAND_TYPE,
+    ModelId,
     IMPUTED_FEATURES,
     LABEL,
     MODEL_NAME,
@@ -38,6 +39,7 @@ from heart_batch.contract.columns import (
     SCORED_AT,
     SOURCE_FILE,
     SOURCE_ROW,
+    file_metadata,
     rejected_schema,
 )
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES_BY_NAME
@@ -178,7 +180,13 @@ def score_file(
             batch_bytes = min(options.batch_bytes, options.max_line_bytes)
             batches = fast_batches(text.stream, dialect, batch_bytes)
         rows = HeaderFollower(dialect.columns).follow(batches)
-        written = _write_outputs(_scored_batches(rows, score_batch, options), *temporaries)
+        schema = PREDICTION_SCHEMA.with_metadata(
+            file_metadata(
+                ModelId(model.name, model.version),
+                model.bands.as_dict() if model.bands else None,
+            )
+        )
+        written = _write_outputs(_scored_batches(rows, score_batch, options), schema, *temporaries)
         export.verify(text.raw, content_hash)
         return written
 
@@ -290,13 +298,14 @@ class _RowGroupWriter:
 
 
 def _write_outputs(
-    scored: Iterator[_ScoredBatch], predictions_tmp: Path, rejected_tmp: Path
+    scored: Iterator[_ScoredBatch], schema: pa.Schema, predictions_tmp: Path, rejected_tmp: Path
 ) -> _Written:
-    """Write the batches; return the counts, the first broken lines (at most five) and notes."""
+    """Write the batches with the predictions' ``schema`` (the file's metadata with it); return
+    the counts, the first broken lines (at most five) and notes."""
     counts = {"scored": 0, "rejected": 0, "imputed": 0, "broken": 0, "headers": 0}
     first_broken: list[BrokenLine] = []
     notes: list[str] = []
-    predictions = _RowGroupWriter(predictions_tmp, PREDICTION_SCHEMA)
+    predictions = _RowGroupWriter(predictions_tmp, schema)
     rejected = None
     try:
         for batch in scored:

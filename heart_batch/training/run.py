@@ -110,7 +110,7 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
     data: TrainingData,
     plan: CvPlan,
     search: tuple[int, list[str]],
-    run: tuple[str, str],
+    run: tuple[str, str, str],
     incumbent: Incumbent | None,
     gate: GateInputs,
     band_targets: BandTargets,
@@ -121,13 +121,13 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
         data: The current training data.
         plan: The cross-validation every contender is judged by.
         search: Hyperopt trials and model families.
-        run: The experiment id and the code version to record.
+        run: The experiment id, the code version to record and the run's name (why it ran).
         incumbent: The deployed champion, or None.
         gate: Tolerances, and the sources monitoring flagged.
         band_targets: What the risk bands' cut-offs keep on the challenger's out-of-fold risks.
     """
-    experiment_id, code_version = run
-    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
+    experiment_id, code_version, run_name = run
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
         _log_inputs(data, plan, search, code_version, gate)
         result = tune(data, plan, *search)
         mlflow.log_metrics(result.selection.as_metrics())

@@ -110,7 +110,7 @@ from tests.conftest import SEED_DATA, log_logistic_model
 settings = Settings()
 model_uri, run_id = log_logistic_model(load_training_data(SEED_DATA))
 register_candidate(
-    MlflowClient(), settings.model_name, model_uri, run_id, PromotionDecision(True, "test")
+    MlflowClient(), settings.model_name, (model_uri, run_id, "test"), PromotionDecision(True, "test")
 )
 """
 

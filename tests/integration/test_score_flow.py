@@ -94,7 +94,7 @@ def test_a_mixed_folder_gives_exactly_the_expected_outputs(
     assert bad["reason"].tolist() == [
         "age=300 outside 1 to 120 years",
         "cp=9 outside 0=asymptomatic, 1=atypical angina, 2=non-anginal pain, 3=typical angina",
-        "chol: not a number",
+        "chol='n/a-ish' is not a number",
     ]
     labelled = next(f for f in predictions.values() if f["source_file"].iloc[0] == "labelled.csv")
     assert labelled["output"].notna().all() and labelled["patient_id"].isna().all()
@@ -109,11 +109,16 @@ def test_a_mixed_folder_gives_exactly_the_expected_outputs(
     report = json.loads((inbox / "quarantine" / "garbage.csv.error.json").read_text())
     assert report["problem"].startswith("not a text file: binary data")
     artifact = Artifact.get("scoring-run")
-    assert "Files scored: **3**" in artifact.data and "quarantined: **1**" in artifact.data
+    summary = (
+        "3 files scored with v1: 42 rows scored, 3 rejected; 1 file already scored (archived); "
+        "1 file quarantined (input/quarantine/)"
+    )
+    assert f"**{summary}**" in artifact.data and artifact.description.startswith("v1: 3 files")
 
     modified = {name: path.stat().st_mtime_ns for name, path in _output_files(settings)}
-    again = score(settle_seconds=0)
-    assert not again.files
+    again = score(settle_seconds=0, return_state=True)
+    assert not again.result().files
+    assert again.message == f"Nothing to score in {settings.input_dir}"
     assert modified == {name: path.stat().st_mtime_ns for name, path in _output_files(settings)}
 
 

@@ -43,18 +43,19 @@ def test_the_subject_names_every_violation_with_its_value_and_limit():
     )
 
 
-def test_the_body_shows_each_check_with_floor_no_change_limit_and_decision():
+def test_the_body_shows_each_check_decision_first_with_its_value_and_limit():
     body = alert_body(ASSESSMENT, ("heart", "3"), WINDOW, "/reports/monitoring_x.html")
     for expected in (
         "heart v3",
-        "<td>drift_share</td><td>0.7692</td><td>&lt;= 0.3</td><td>&lt;= 0.154</td>"
-        "<td>VIOLATED</td>",
-        "<td>feature_drift.fbs</td><td>0.0040</td><td>&lt;= 0.1</td><td>&lt;= 0.12</td><td>ok</td>",
-        "<td>roc_auc</td><td>0.6100 [0.5200, 0.7000]</td><td>&gt;= 0.75</td>",
+        "<td>VIOLATED</td><td>drift_share</td><td>0.7692</td><td>&lt;= 0.3 (floor)</td>",
+        "<td>ok</td><td>feature_drift.fbs</td><td>0.0040</td>"
+        "<td>&lt;= 0.12 (no change at this size)</td>",
+        "<td>VIOLATED</td><td>roc_auc</td><td>0.6100 [0.5200, 0.7000]</td>"
+        "<td>interval &gt;= 0.75",
         "calibrated for a window of 500 rows",
         "556 rows scored",
         "60 rejected",
-        NOW.isoformat(),
+        f"{NOW:%Y-%m-%d %H:%M} UTC",
         "/reports/monitoring_x.html",
     ):
         assert expected in body

@@ -76,6 +76,16 @@ def test_an_unrecognised_header_says_what_was_seen(tmp_path, header, problem, de
     assert refused.value.problem.detail.startswith(detail)
 
 
+def test_a_uci_column_name_gets_a_did_you_mean_and_is_never_mapped(tmp_path):
+    header = ",".join("thalach" if name == "thalachh" else name for name in VALID_ROW)
+    (tmp_path / "f.csv").write_text(header + "\n1\n")
+    with pytest.raises(FileRejectedError) as refused:
+        dialect_of(tmp_path / "f.csv")
+    problem = refused.value.problem.problem
+    assert problem.startswith("required columns missing: thalachh; the file has 'thalach'")
+    assert "did you mean 'thalachh'?" in problem and "never mapped silently" in problem
+
+
 def test_a_gz_name_on_plain_text_is_refused_as_unreadable(tmp_path):
     (tmp_path / "f.csv.gz").write_text(",".join(VALID_ROW) + "\n")
     with pytest.raises(FileRejectedError, match="unreadable file"):

@@ -11,14 +11,14 @@ from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.contract.validation import validate_rows
 from heart_batch.model.bands import BandTargets, choose_bands, with_bands
 from heart_batch.model.pipeline import build_pipeline
+from heart_batch.contract.columns import ModelId
+from heart_batch.monitoring.report import drift_report, save_report
 from heart_batch.monitoring.checks import (
     BAND_DRIFT,
     Assessment,
     Check,
     Window,
     assess,
-    drift_report,
-    save_report,
     select_window,
 )
 from heart_batch.monitoring.history import MonitorStore
@@ -28,6 +28,7 @@ from heart_batch.storage.ledger import Ledger, ScoredCounts, new_claimant
 from tests.conftest import REPO_ROOT
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+MODEL = ModelId("heart", "3")
 THRESHOLDS = MonitoringSettings()
 
 TARGETS = BandTargets.from_settings(TrainingSettings())
@@ -197,27 +198,65 @@ def test_evidentlys_report_agrees_with_the_checks(
 ):
     current, rejected = scored_rows(other_hospitals.drop(columns="hospital"), champion_model)
     assessment = judge(reference, current, rejected, no_change)
-    snapshot = drift_report(reference, current, assessment, T0)
+    window = Window(None, T0, [{"rows_scored": len(current), "rows_rejected": rejected}])
+    snapshot = drift_report(reference, current, assessment, (window, MODEL))
     values = {}
     for metric in snapshot.dict()["metrics"]:
         kind = metric["config"]["type"]
         if kind.endswith(":DriftedColumnsCount"):
             values["drift_share"] = metric["value"]["share"]
+            dataset_drift = metric["value"]["share"] >= metric["config"]["drift_share"]
         elif kind.endswith(":ValueDrift"):
             column = metric["config"]["column"]
             values["risk_drift" if column == "risk" else f"feature_drift.{column}"] = metric[
                 "value"
             ]
-    checks = {check.metric: check.value for check in assessment.checks}
+    checks = {check.metric: check for check in assessment.checks}
     for metric, value in values.items():
-        assert value == pytest.approx(checks[metric], abs=1e-9), metric
-    html = save_report(snapshot, assessment, tmp_path, Window(None, T0, [])).read_text()
-    assert "heart-batch checks (limits calibrated for" in html and "VIOLATED" in html
+        assert value == pytest.approx(checks[metric].value, abs=1e-9), metric
+    assert dataset_drift == checks["drift_share"].violated
+    detected = {  # Evidently's rule for a distance: drifted when it reaches the threshold
+        metric["config"]["column"]
+        for metric in snapshot.dict()["metrics"]
+        if metric["config"]["type"].endswith(":ValueDrift")
+        and metric["config"]["column"] != "risk"
+        and metric["value"] >= metric["config"]["threshold"]
+    }
+    drifted = {
+        check.metric.removeprefix("feature_drift.")
+        for check in assessment.checks
+        if assessment.drifted(check)
+    }
+    assert detected == drifted and drifted, "Evidently's 'Detected' columns are the monitor's"
+    label = snapshot.to_snapshot_model()
+    assert label.name.startswith(f"heart v3, window the first scored file to {T0:%Y-%m-%d}")
+    assert {"model v3", "violated"} <= set(label.tags)
+    assert label.metadata["verdict"] == assessment.verdict
+
+
+def test_the_report_starts_with_the_monitors_verdict_and_shares_evidentlys_script(
+    reference, champion_model, other_hospitals, no_change, tmp_path
+):
+    current, rejected = scored_rows(other_hospitals.drop(columns="hospital"), champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    window = Window(None, T0, [{"rows_scored": len(current), "rows_rejected": rejected}])
+    snapshot = drift_report(reference, current, assessment, (window, MODEL))
+    first = save_report(snapshot, assessment, tmp_path, (window, MODEL))
+    html = first.read_text()
+    header = html[html.index("<body>") : html.index("<h1>") + 500]
+    assert "Monitoring of heart v3" in header and f"{len(current)} rows scored" in html
+    assert f"Verdict</b>: {assessment.verdict}" in html
+    assert html.index("VIOLATED") < html.index("<script src=")
+    assert first.stat().st_size < 1_000_000, "Evidently's 3.6 MB script is shared, not embedded"
+    (script,) = (tmp_path / "assets").glob("evidently-*.js")
+    assert f'src="assets/{script.name}"' in html and script.stat().st_size > 1_000_000
 
 
 def test_no_row_scored_gives_no_evidently_report(reference):
     assessment = Assessment([Check("rejected_share", 1.0, 0.05, "max", 0.0)], 0, 0, 0.01)
-    assert drift_report(reference, pd.DataFrame(), assessment, T0) is None
+    assert (
+        drift_report(reference, pd.DataFrame(), assessment, (Window(None, T0, []), MODEL)) is None
+    )
 
 
 def test_a_sicker_window_moves_the_risk(reference, champion_model, seed_csv, no_change):

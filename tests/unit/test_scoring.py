@@ -1,6 +1,7 @@
 """Scoring one CSV: every row scored or rejected with a reason, outputs complete or absent."""
 
 import csv
+import json
 
 import pandas as pd
 import pyarrow as pa
@@ -182,7 +183,7 @@ def test_a_decimal_comma_is_read_where_the_comma_is_not_the_separator(
     scored = score(tmp_path, tmp_path / "f.csv", model)
     if expected is None:
         reason = pd.read_parquet(scored.rejected_path)["reason"].iloc[0]
-        assert reason == "oldpeak: not a number"
+        assert reason == "oldpeak='2,3' is not a number"
         return
     assert pd.read_parquet(scored.predictions_path)["oldpeak"].tolist() == [expected]
 
@@ -222,7 +223,7 @@ def test_a_byte_that_is_not_utf8_after_utf8_text_breaks_its_line_only(tmp_path, 
         ({"age": "300"}, "age=300 outside 1 to 120 years"),
         ({"chol": "-5"}, "chol=-5 outside 50 to 700 mg/dl"),
         ({"cp": "9"}, "cp=9 outside 0=asymptomatic"),
-        ({"thalachh": "fast"}, "thalachh: not a number"),
+        ({"thalachh": "fast"}, "thalachh='fast' is not a number"),
         ({"chol": "", "caa": "4", "thall": "0", "slp": "", "fbs": ""}, "5 features missing"),
     ],
 )
@@ -354,3 +355,19 @@ def test_without_reference_data_the_band_and_reasons_are_null(tmp_path, model):
     scored = score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), model)
     frame = pd.read_parquet(scored.predictions_path)
     assert frame[["risk_band", "reasons", "reasons_note"]].isna().all().all()
+
+
+def test_the_predictions_file_explains_its_columns_codes_and_model(tmp_path, explained_model):
+    scored = score(tmp_path, write_csv(tmp_path / "f.csv", [VALID_ROW]), explained_model)
+    schema = pq.read_schema(scored.predictions_path)
+    described = {field.name: field.metadata or {} for field in schema}
+    assert all(b"description" in metadata for metadata in described.values())
+    assert json.loads(described["cp"][b"codes"])["0"] == "asymptomatic"
+    assert json.loads(described["output"][b"codes"]) == {"1": "no disease", "0": "disease"}
+    assert b"1 = NO disease" in described["output"][b"description"]
+    assert b"opposite direction to output" in described["risk"][b"description"]
+    own = schema.metadata
+    assert own[b"heart_batch.model_version"] == b"7"
+    bands = json.loads(own[b"heart_batch.bands"])
+    assert bands["low_below"] == explained_model.bands.low_below
+    assert pd.read_parquet(tmp_path / "out")["risk"].notna().all()  # the folder reads as before
