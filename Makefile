@@ -10,12 +10,15 @@ RUN := $(PIPENV) run
 # the Python entry points (which also turn telemetry and progress bars off).
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
+export NO_MKDOCS_2_WARNING := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+DOCS_PORT ?= 8001
 
-.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling evidently-ui lint format clean docs test-unit test-integration bench-tests
+.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling bench-noop evidently-ui lint format clean docs docs-build test-unit test-integration bench-tests
 
-help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## Show the targets (in colour at a terminal only)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-13s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 setup: .venv/.synced ## Install pipenv if missing, then the locked dependencies into .venv
 
@@ -38,8 +41,10 @@ train: setup ## Tune, log to MLflow and register a model (champion only if it be
 
 run: setup ## The main job: train if there is no champion yet, then score every CSV in the input folder
 	@$(RUN) python -m heart_batch prepare-input
-	@$(RUN) python -m heart_batch has-champion || $(MAKE) --no-print-directory train
-	$(RUN) python -m flows.score
+	@if $(RUN) python -m heart_batch has-work; then \
+	  $(RUN) python -m heart_batch has-champion || $(MAKE) --no-print-directory train; \
+	  $(RUN) python -m flows.score; \
+	fi
 
 monitor: setup ## Judge the rows scored since the last window: drift, quality, alert, retrain
 	$(RUN) python -m flows.monitor
@@ -59,6 +64,9 @@ bench-bands: setup ## The risk bands' sensitivity and specificity at each other 
 bench-scaling: setup ## A 40-file backlog in-process vs a local Dask cluster; the ledger on PostgreSQL
 	$(RUN) python -m tests.benchmarks.bench_scaling
 
+bench-noop: setup ## A `make run` with nothing to do, against the path it used to take (median of 3)
+	$(RUN) python -m tests.benchmarks.bench_noop
+
 bench: setup ## Benchmark scoring: 1M rows vs I/O floor and model alone, start-up, peak RSS at 1M and 5M rows
 	$(RUN) python -m tests.benchmarks.bench_scoring
 
@@ -74,8 +82,12 @@ test-integration: setup ## Flows in Prefect's harness, real SMTP, PostgreSQL, gi
 bench-tests: setup ## Wall time of each test tier on this machine (the targets: unit 2 min, integration 6)
 	$(RUN) python -m tests.benchmarks.bench_tests
 
-docs: setup ## Regenerate docs/settings.md from the settings' descriptions
+docs: setup ## Regenerate docs/settings.md, then serve the documentation site on 127.0.0.1:$(DOCS_PORT)
 	$(RUN) python -m heart_batch settings-reference > docs/settings.md
+	$(RUN) mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: setup ## Build the documentation site into .cache/site, failing on a broken link or page
+	$(RUN) mkdocs build --strict
 
 lint: setup ## Run the pre-commit hooks (black, pylint, hadolint, actionlint, file checks) on every file
 	$(RUN) pre-commit run --all-files

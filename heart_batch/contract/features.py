@@ -1,8 +1,8 @@
 """The feature contract: the model's inputs and their valid domains, for training and scoring.
 
 Codes follow the UCI Heart Disease (Cleveland) data in its Kaggle recoding; see the data card in
-README.md. The label and the output columns are in ``heart_batch.contract.columns``; the checks of
-a row in ``heart_batch.contract.validation``.
+docs/data.md. The label and the output columns are in ``heart_batch.contract.columns``; the checks
+of a row in ``heart_batch.contract.validation``.
 """
 
 from dataclasses import dataclass, field

@@ -4,7 +4,7 @@ Every alarm needs two things: an effect beyond its practical *floor* (a distance
 missing values...), and a value beyond what a window of this size shows when nothing changed (the
 *no-change limit*, from ``calibration``). The false-alarm budget (``false_alarm_rate``, per window)
 is shared by all checks of a window: the data checks split their part by the min-p adjustment, the
-two quality checks theirs by Bonferroni (see README, "Monitoring").
+two quality checks theirs by Bonferroni (see docs/monitoring.md).
 """
 
 from collections.abc import Callable

@@ -1,6 +1,6 @@
 """Monitoring history in SQL: one row per monitoring run, one row per metric of a judged window.
 
-"How has drift evolved this month?" is one query (see README, "Monitoring").
+"How has drift evolved this month?" is one query (see docs/monitoring.md).
 """
 
 from dataclasses import dataclass

@@ -6,7 +6,7 @@ computed on many *replicates* of "nothing changed": a window of the window's siz
 the reference's size, both drawn with replacement from the reference rows. The reference is drawn
 too because it is itself a sample of the population (302 rows for the seed data): comparing windows
 with the fixed reference alone would ignore its own sampling error, and windows of 2,000 rows from
-an unchanged population would then raise an alarm one time in two (see README, "Monitoring"). Rows
+an unchanged population would then raise an alarm one time in two (see docs/monitoring.md). Rows
 are drawn whole, so replicates keep the correlations between statistics, which the shared
 false-alarm budget (``family_level``) relies on.
 

@@ -1,9 +1,12 @@
-"""The README's quick start, run as written on a fresh clone of this working tree.
+"""The README's two walkthroughs, the quick start and then `make up`, run as written, in order, in
+one fresh clone of this working tree.
 
 The commands come from README.md itself: every ```bash block right after a ``<!-- walkthrough -->``
-line, in order. Each must exit 0 and print no error, no traceback and no progress bar. The clone
+line, in order. They run as a reader's shell session would: a ``source`` line applies to every
+command after it. Each must exit 0 and print no error, no traceback and no progress bar. The clone
 gets this checkout's installed ``.venv`` (a symlink) so the test measures the commands, not the
-download; training is shortened through its settings (the commands stay as written).
+download; training is shortened and the stack's ports are free ones, through their settings (the
+commands stay as written).
 """
 
 import re
@@ -15,6 +18,7 @@ import pytest
 from heart_batch.settings import QUIET_TOOLS
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import user_shell_environment
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,36 +69,42 @@ def newcomer_environment(tmp_path) -> dict[str, str]:
         for name, value in user_shell_environment().items()
         if not name.startswith(dropped)
     }
-    return environment | SHORT_TRAINING | {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    ports = {
+        f"HEART_{name}_PORT": str(free_port())
+        for name in ("PREFECT", "MLFLOW", "EVIDENTLY", "MAIL")
+    }
+    return environment | SHORT_TRAINING | ports | {"PREFECT_HOME": str(tmp_path / "prefect-home")}
 
 
-def test_the_readme_finds_its_walkthrough():
+def in_session(commands: list[str]) -> list[tuple[str, str]]:
+    """Each command with the ``source`` lines before it, as a shell session runs it."""
+    sourced, session = [], []
+    for command in commands:
+        session.append((command, "".join(f"{line}; " for line in sourced) + command))
+        if command.startswith("source "):
+            sourced.append(command.split("#")[0].strip())
+    return session
+
+
+def test_the_readme_finds_both_walkthroughs():
     commands = walkthrough_commands((REPO_ROOT / "README.md").read_text())
     assert commands[0] == "make run"
-    assert "make monitor" in commands
+    assert commands.index("make monitor") < commands.index("make up") < commands.index("make down")
     assert any("pd.read_parquet('outputs')" in command for command in commands)
 
 
-def test_every_quick_start_command_works_as_written_on_a_fresh_clone(tmp_path):
+def test_both_walkthroughs_work_as_written_in_one_fresh_clone(tmp_path):
     clone = tmp_path / "heart-batch"
     fresh_clone(clone)
     environment = newcomer_environment(tmp_path)
     outputs = {}
-    for command in walkthrough_commands((clone / "README.md").read_text()):
-        finished = subprocess.run(
-            ["bash", "-c", command],
-            cwd=clone,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        output = finished.stdout + finished.stderr
-        assert finished.returncode == 0, f"`{command}` failed:\n{output[-4000:]}"
-        noise = NOISE.search(output)
-        assert noise is None, f"`{command}` printed {noise.group()!r}:\n{output[-4000:]}"
-        outputs[command] = output
+    try:
+        for command, in_shell in in_session(
+            walkthrough_commands((clone / "README.md").read_text())
+        ):
+            outputs[command] = run_as_written(command, in_shell, clone, environment)
+    finally:
+        subprocess.run(["make", "-s", "down"], cwd=clone, env=environment, check=False)
 
     first_read = next(
         out for command, out in outputs.items() if "pd.read_parquet('outputs')" in command
@@ -102,4 +112,37 @@ def test_every_quick_start_command_works_as_written_on_a_fresh_clone(tmp_path):
     assert "example_patients.csv" in first_read and "NaN" not in first_read
     monitor = outputs["make monitor"]
     assert "Retraining not triggered: this run has no Prefect server" in monitor
+    assert "report: " in monitor and "Window of " in monitor
     assert list((clone / "outputs" / "_reports").glob("monitoring_*.html"))
+
+    # The `make up` walkthrough, after the quick start in the same clone: a new export is scored
+    # (not skipped as a duplicate), the monitor alarms, emails and retrains.
+    scored = next(out for command, out in outputs.items() if "score-heart-risk/score" in command)
+    assert "1 file scored with v1" in scored and "already scored" not in scored
+    watched = next(
+        out for command, out in outputs.items() if "monitor-heart-risk/monitor" in command
+    )
+    assert "alert emailed" in watched
+    triggered = re.search(r"retraining triggered: train-heart-risk/train run ([a-z-]+)", watched)
+    assert triggered, watched[-3000:]
+    assert list((clone / ".state" / "mail" / "new").iterdir()), "the alert email is in the sink"
+    listed = next(out for command, out in outputs.items() if "flow-run ls" in command)
+    assert triggered.group(1) in listed, "the triggered training run is listed"
+
+
+def run_as_written(command: str, in_shell: str, clone, environment) -> str:
+    """Run one README command in its session; it must succeed quietly. Returns its output."""
+    finished = subprocess.run(
+        ["bash", "-c", in_shell],
+        cwd=clone,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, f"`{command}` failed:\n{output[-4000:]}"
+    noise = NOISE.search(output)
+    assert noise is None, f"`{command}` printed {noise.group()!r}:\n{output[-4000:]}"
+    return output

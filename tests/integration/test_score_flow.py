@@ -155,7 +155,7 @@ def test_a_file_still_being_copied_is_left_for_a_later_run(
         and f"the first run after {ready_at:%H:%M:%S} UTC scores it" in message
         for message in messages
     )
-    assert any("Nothing to score" in m and "1 file(s) waiting to settle" in m for m in messages)
+    assert any("Nothing to score" in m and "1 file waiting to settle" in m for m in messages)
     assert not any("No new files" in message for message in messages)
 
 

@@ -194,13 +194,13 @@ def test_a_window_of_rejected_rows_is_judged_on_its_rejections(
 
 
 def test_evidentlys_report_agrees_with_the_checks(
-    reference, champion_model, other_hospitals, no_change, tmp_path
+    reference, champion_model, other_hospitals, no_change
 ):
     current, rejected = scored_rows(other_hospitals.drop(columns="hospital"), champion_model)
     assessment = judge(reference, current, rejected, no_change)
     window = Window(None, T0, [{"rows_scored": len(current), "rows_rejected": rejected}])
     snapshot = drift_report(reference, current, assessment, (window, MODEL))
-    values = {}
+    values, dataset_drift = {}, None
     for metric in snapshot.dict()["metrics"]:
         kind = metric["config"]["type"]
         if kind.endswith(":DriftedColumnsCount"):
