@@ -593,12 +593,23 @@ class Stack:
 
     def _write_shell_file(self) -> None:
         """``env``, for ``source``: the Prefect server's address and credentials, the project's
-        ``prefect`` command. Mode 0600: it holds the password."""
+        ``prefect`` and ``mlflow`` commands. Mode 0600: it holds the password.
+
+        Only those two commands go on the PATH (links in ``.state/bin``), not the whole
+        environment, so that the shell's ``python3`` stays the one with pipenv that ``make``
+        uses: ``make down`` works from the same shell.
+        """
+        commands = self.settings.stack_dir / "bin"
+        commands.mkdir(exist_ok=True)
+        for name in ("prefect", "mlflow"):
+            link = commands / name
+            link.unlink(missing_ok=True)
+            link.symlink_to(BIN / name)
         lines = [
             "# heart-batch: the stack `make up` started. Use: source .state/env",
             f"export PREFECT_API_URL={self.prefect_api_url}",
             f"export PREFECT_API_AUTH_STRING={shlex.quote(self.prefect_auth)}",
-            f'export PATH="{BIN}:$PATH"',
+            f'export PATH="{commands}:$PATH"',
         ]
         write_private_text(self.shell_file, "\n".join(lines), mode=0o600)
 

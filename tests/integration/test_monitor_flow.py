@@ -116,9 +116,13 @@ def test_a_shifted_batch_alerts_once_and_retrains_once_per_cooldown(
     (message,) = mailbox.messages
     assert message["Subject"].startswith("[heart-batch] heart-disease-risk v1: ")
     assert "drift of thalachh" in message["Subject"]
-    assert message["To"] == "cardiology-ops@hospital.test"
+    assert message["To"] == "cardiology-ops@hospital.test" and "Cc" not in message
     body = message.get_body(("html", "plain")).get_content()
     assert "VIOLATED" in body and outcome.report_path in body
+    assert "VIOLATED | feature_drift.thalachh" in message.get_body(("plain",)).get_content()
+    assert state.message == outcome.one_line(200)
+    assert "alert emailed; retraining triggered: " in state.message
+    assert state.message.endswith(f"report: {outcome.report_path}")
     (training,) = training_runs(train_deployment)
     assert str(training.id) == outcome.training_flow_run_id
     # The training run is told what monitoring found: the window, its violations, its files.

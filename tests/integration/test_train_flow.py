@@ -42,6 +42,14 @@ def first_training(prefect_server, settings):  # pylint: disable=unused-argument
     return train(max_evals=3, families=["logistic_regression"], **QUICK)
 
 
+def test_the_run_ends_with_its_decision_in_one_line(prefect_server, settings):
+    # pylint: disable=unused-argument
+    state = train(max_evals=2, families=["logistic_regression"], return_state=True, **QUICK)
+    assert state.message.startswith("Version 1 is champion: no champion yet")
+    assert "CV ROC AUC" in state.message and state.message.endswith(" rows)")
+    assert state.result().version == "1"
+
+
 def test_first_model_becomes_a_champion_that_predicts_disease_risk(
     first_training, settings, training_data
 ):
@@ -63,6 +71,9 @@ def test_the_run_records_trials_evidence_and_reference(first_training, training_
     assert {"cv_roc_auc_std", "cv_brier", "cv_accuracy"} <= set(run.data.metrics)
     assert run.data.tags["git_commit"] == code_version(settings)
     assert run.data.tags["data_sha256.heart.csv"].startswith("43b0368e")
+    assert run.info.run_name == "by hand"  # not scheduled, not triggered by monitoring
+    description = client.get_model_version(settings.model_name, "1").description
+    assert description.startswith("champion: no champion yet") and "CV ROC AUC" in description
     trials = mlflow.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
