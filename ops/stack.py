@@ -36,6 +36,12 @@ from heart_batch.storage.urls import as_user, ensure_databases, store_url, store
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
+LOG_STREAMING = {
+    "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
+    "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+}
+"""The Prefect server streams each run's logs to its watchers, so that `prefect deployment run
+--watch` prints them (the run's one-line outcome last), not only its events."""
 LOST_RUNS_AUTOMATION = PROJECT_ROOT / "flows" / "lost_runs.yaml"
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 30
@@ -143,7 +149,7 @@ class Stack:
                 "HEART_PREFECT_PORT",
                 f"{self.prefect_api_url}/health",
                 prefect_ui,
-                env=self._prefect_server_secrets(),
+                env=self._prefect_server_secrets() | LOG_STREAMING,
                 credentials=self.prefect_auth or None,
             ),
             Service(
