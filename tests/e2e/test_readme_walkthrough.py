@@ -73,7 +73,9 @@ def newcomer_environment(tmp_path) -> dict[str, str]:
         f"HEART_{name}_PORT": str(free_port())
         for name in ("PREFECT", "MLFLOW", "EVIDENTLY", "MAIL")
     }
-    return environment | SHORT_TRAINING | ports | {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    terminal = {"COLUMNS": "200"}  # a terminal's width: Prefect's tables cut names to fit 80
+    home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    return environment | SHORT_TRAINING | ports | terminal | home
 
 
 def in_session(commands: list[str]) -> list[tuple[str, str]]:
