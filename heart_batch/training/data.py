@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -24,6 +25,9 @@ class TrainingData:
         sources: Where the rows came from (file name -> row count), logged with the run.
         row_sources: The source of each row, for figures per source.
         checksums: SHA-256 of each source file.
+        rows_checksum: SHA-256 of the set of distinct labelled rows (``rows_checksum``): what
+            "the data changed" means to the promotion gate. A new file of rows already learnt
+            leaves it as it was.
         dropped_duplicates: Exact duplicate rows removed.
         rejected: Rows that broke the contract and were left out.
     """
@@ -33,6 +37,7 @@ class TrainingData:
     sources: dict[str, int]
     row_sources: pd.Series
     checksums: dict[str, str]
+    rows_checksum: str
     dropped_duplicates: int
     rejected: int
 
@@ -77,6 +82,7 @@ def load_training_data(
         },
         row_sources=deduplicated["source"],
         checksums={name: file_checksum(files[name]) for name in parts},
+        rows_checksum=rows_checksum(deduplicated[[*FEATURE_NAMES, LABEL]]),
         dropped_duplicates=len(table) - len(deduplicated),
         rejected=int((~rows.accepted).sum()),
     )
@@ -98,6 +104,14 @@ def load_current_training_data(settings: Settings) -> TrainingData:
         feedback = [Path(record["predictions_path"]) for record in scored]
         feedback = [path for path in feedback if path.exists()]
     return load_training_data(settings.training_data, feedback)
+
+
+def rows_checksum(rows: pd.DataFrame) -> str:
+    """SHA-256 of a table's distinct rows, whatever their order, their files or their repeats."""
+    numbers = rows.astype("float64").drop_duplicates()
+    ordered = numbers.sort_values(list(numbers.columns), na_position="first", kind="mergesort")
+    canonical = np.nan_to_num(ordered.to_numpy(), nan=-1e300)  # one NaN, whatever its bits
+    return hashlib.sha256(np.ascontiguousarray(canonical).tobytes()).hexdigest()
 
 
 def file_checksum(path: Path) -> str:

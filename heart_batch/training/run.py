@@ -45,6 +45,8 @@ from heart_batch.training.selection import Selection
 from heart_batch.training.tuning import tune
 
 _CHECKSUM_TAG = "data_sha256."
+ROWS_CHECKSUM_TAG = "data_rows_sha256"
+"""The run's tag holding the checksum of its distinct training rows."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,16 @@ class Incumbent:
     model: Pipeline
     reference: pd.DataFrame
     data_checksums: dict[str, str]
-    """SHA-256 of each source it was trained on, to tell whether the data changed since."""
+    """SHA-256 of each source file it was trained on (kept for the record)."""
+    rows_checksum: str | None = None
+    """SHA-256 of its distinct training rows, to tell whether the data changed since; None for a
+    champion trained before it was recorded (its file checksums decide then)."""
+
+    def trained_on(self, data: TrainingData) -> bool:
+        """True when ``data`` holds exactly the rows it learnt: no new row, none gone."""
+        if self.rows_checksum is not None:
+            return self.rows_checksum == data.rows_checksum
+        return self.data_checksums == data.checksums
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,7 @@ def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
             for key, value in tags.items()
             if key.startswith(_CHECKSUM_TAG)
         },
+        rows_checksum=tags.get(ROWS_CHECKSUM_TAG),
     )
 
 
@@ -139,7 +151,7 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
                 champion_configuration,
                 cross_validate(champion_configuration, data.features, data.target, plan),
             )
-        same_data = incumbent is not None and incumbent.data_checksums == data.checksums
+        same_data = incumbent is not None and incumbent.trained_on(data)
         contenders = _contenders(data, refitted, incumbent, same_data, gate.tolerances)
         decision = decide(
             [c for c in contenders if c.name != INCUMBENT],
@@ -268,6 +280,7 @@ def _log_inputs(data: TrainingData, plan: CvPlan, search, code_version: str, gat
     )
     for source, checksum in data.checksums.items():
         mlflow.set_tag(f"{_CHECKSUM_TAG}{source}", checksum)
+    mlflow.set_tag(ROWS_CHECKSUM_TAG, data.rows_checksum)
     mlflow.log_dict({"rows": data.sources, "sha256": data.checksums}, "data/sources.json")
     mlflow.log_dict(
         {"features": [dataclasses.asdict(feature) for feature in FEATURES]},

@@ -18,7 +18,7 @@ from heart_batch.registry.champion import (
 )
 from heart_batch.registry.tracking import code_version
 from heart_batch.scoring.intake import load_scoring_model
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SEED_DATA
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -132,6 +132,33 @@ def test_new_labelled_rows_deploy_the_champion_configuration_refitted_on_them(
     table = mlflow.artifacts.load_text(f"runs:/{second.run_id}/promotion/contenders.md")
     assert all(f"| {name} |" in table for name in ("new", "refresh", "incumbent"))
     assert predictions in table  # its own column: 300 labelled rows
+
+
+def test_a_window_of_rows_already_learnt_keeps_the_champion(first_training, settings):
+    """As it was found: a file of rows the champion learnt is scored, monitoring retrains on its
+    window; the distinct rows are the same, so the data did not change and nothing churns."""
+    settings.input_dir.mkdir()
+    seed = pd.read_csv(SEED_DATA, dtype=str, keep_default_na=False)
+    seed.iloc[:120].to_csv(settings.input_dir / "again.csv", index=False)
+    assert [f.status for f in score(settle_seconds=0).files] == ["scored"]
+    (predictions,) = [path.name for path in settings.output_dir.glob("predictions_again_*.parquet")]
+
+    second = train(
+        max_evals=3,
+        families=["logistic_regression"],
+        trigger="monitoring window w1: risk_drift",
+        flagged_sources=[predictions],
+        **QUICK,
+    )
+    client = MlflowClient()
+    assert (second.version, second.alias) == ("2", CHALLENGER)
+    assert "unchanged data" in second.reason
+    assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == "1"
+    first_tags = client.get_run(first_training.run_id).data.tags
+    tags = client.get_run(second.run_id).data.tags
+    assert tags["data_rows_sha256"] == first_tags["data_rows_sha256"]
+    assert tags["data_sha256.heart.csv"] == first_tags["data_sha256.heart.csv"]
+    assert any(key.startswith("data_sha256.predictions_again_") for key in tags)  # a new file
 
 
 def test_the_run_stores_the_risk_bands_chosen_on_its_out_of_fold_risks(first_training, settings):

@@ -1,10 +1,12 @@
 """The seed dataset and how training reads it."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from heart_batch.contract.columns import LABEL
 from heart_batch.contract.features import FEATURE_NAMES
-from heart_batch.training.data import file_checksum, load_training_data
+from heart_batch.training.data import file_checksum, load_training_data, rows_checksum
 from tests.conftest import REPO_ROOT, SEED_DATA
 
 SEED_SHA256 = "43b0368eca2f420af11ceaada19b565db750418500ecf59f70fcf974401f17f2"
@@ -47,3 +49,11 @@ def test_other_hospitals_export_is_pinned_and_readable_through_the_contract():
     assert (len(data.features), data.dropped_duplicates, data.rejected) == (614, 2, 0)
     assert data.features["caa"].isna().mean() > 0.9  # other hospitals rarely recorded it
     assert data.target.mean() > 0.55  # and saw more disease than Cleveland (46 %)
+
+
+def test_the_rows_checksum_is_the_set_of_distinct_rows():
+    rows = pd.DataFrame({"age": [63.0, 41.0, np.nan], "output": [0.0, 1.0, 1.0]})
+    same = pd.concat([rows.iloc[::-1], rows.iloc[:1]])  # reordered, one row repeated
+    assert rows_checksum(same) == rows_checksum(rows)
+    assert rows_checksum(rows.assign(output=[1.0, 1.0, 1.0])) != rows_checksum(rows)
+    assert rows_checksum(rows.iloc[:2]) != rows_checksum(rows)
