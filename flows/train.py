@@ -89,8 +89,9 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     Args:
         max_evals: Hyperopt trials (default HEART_MAX_EVALS).
         seed: Seed of search, folds and models (default HEART_SEED).
-        families: Model families to search (default: all of logistic_regression, svc,
-            gradient_boosting).
+        families: Model families to search (default: logistic_regression and
+            gradient_boosting, which respect the features' established directions; svc only
+            when named).
         cv_folds: Folds per cross-validation repeat (default HEART_CV_FOLDS).
         cv_repeats: Cross-validation repeats (default HEART_CV_REPEATS).
         trigger: Why this run was started, when monitoring started it (recorded on the run).

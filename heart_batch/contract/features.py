@@ -23,6 +23,10 @@ class Feature:
             become missing and are imputed.
         unit: Unit of a numeric feature.
         plain_name: What a clinician calls it, in the reasons of a prediction.
+        direction: The established direction of its effect on coronary disease, where medicine
+            has one (``DIRECTION_SOURCES``): ``up`` when a higher value raises the risk, ``down``
+            when it lowers it. The model must respect it, and a value on the protective side of
+            the reference population is never a reason for a higher risk.
     """
 
     name: str
@@ -33,6 +37,7 @@ class Feature:
     missing_codes: tuple[float, ...] = ()
     unit: str = ""
     plain_name: str = ""
+    direction: Literal["up", "down"] | None = None
 
     def domain_text(self) -> str:
         """The valid domain in words, for rejection reasons and docs."""
@@ -49,8 +54,30 @@ class Feature:
         return f"{self.plain_name} ({self.unit})" if self.unit else self.plain_name
 
 
+DIRECTION_SOURCES = (
+    "Age, resting blood pressure and total cholesterol raise coronary risk: the Framingham "
+    "general cardiovascular risk profile (D'Agostino et al., Circulation 2008;117:743-753) and "
+    "the pre-test probability of obstructive coronary disease, which rises with age (Genders et "
+    "al., BMJ 2011;342:d1760; ESC 2019 guidelines on chronic coronary syndromes, Knuuti et al., "
+    "Eur Heart J 2020;41:407-477). Exercise ST depression raises it and a higher exercise "
+    "capacity lowers it: the Duke treadmill score (Mark et al., N Engl J Med 1991;325:849-853) "
+    "and the ACC/AHA exercise testing guideline (Gibbons et al., Circulation 2002;106:1883-1892), "
+    "in which failing to reach the predicted maximum heart rate (chronotropic incompetence) is "
+    "itself a marker of coronary disease. The other features are codes, or (the vessels coloured "
+    "by fluoroscopy) part of the imaging that settles the outcome: they are left to the data."
+)
+"""Why each ``Feature.direction`` is what it is."""
+
 FEATURES: tuple[Feature, ...] = (
-    Feature("age", "Age", "numeric", valid_range=(1, 120), unit="years", plain_name="age"),
+    Feature(
+        "age",
+        "Age",
+        "numeric",
+        valid_range=(1, 120),
+        unit="years",
+        plain_name="age",
+        direction="up",
+    ),
     Feature("sex", "Sex", "nominal", codes={0: "female", 1: "male"}, plain_name="sex"),
     Feature(
         "cp",
@@ -67,6 +94,7 @@ FEATURES: tuple[Feature, ...] = (
         missing_codes=(0,),
         unit="mm Hg",
         plain_name="resting blood pressure",
+        direction="up",
     ),
     Feature(
         "chol",
@@ -76,6 +104,7 @@ FEATURES: tuple[Feature, ...] = (
         missing_codes=(0,),
         unit="mg/dl",
         plain_name="cholesterol",
+        direction="up",
     ),
     Feature(
         "fbs",
@@ -98,6 +127,7 @@ FEATURES: tuple[Feature, ...] = (
         valid_range=(50, 250),
         unit="bpm",
         plain_name="maximum heart rate",
+        direction="down",
     ),
     Feature(
         "exng",
@@ -113,6 +143,7 @@ FEATURES: tuple[Feature, ...] = (
         valid_range=(-5, 10),
         unit="mm",
         plain_name="ST depression on exercise",
+        direction="up",
     ),
     Feature(
         "slp",

@@ -234,20 +234,39 @@ class Explainer:
 
     contributions: ContributionFunction
     method: str
+    protective: tuple[tuple[int, float, int], ...] = ()
+    """Per feature with an established direction: its column, the reference's mean of it, and
+    the direction's sign. A value on the mean's protective side is never a reason."""
+
+    def reasons(self, matrix: np.ndarray) -> pa.Array:
+        """Each row's reasons (``top_reasons``), never citing a value on the protective side of
+        the reference population (a young age, a high maximum heart rate) as raising the risk,
+        whatever the model's contribution says."""
+        candidates = self.contributions.candidates(matrix)
+        for column, mean, sign in self.protective:
+            with np.errstate(invalid="ignore"):
+                protective_side = sign * (matrix[:, column] - mean) <= 0
+            candidates[column, protective_side] = np.nan
+        return top_reasons(candidates, matrix)
 
 
 def compile_explainer(pipeline: Pipeline, reference: pd.DataFrame) -> Explainer:
     """By the pipeline's kind (``model_kind``): exact linear contributions for a linear one,
     TreeSHAP for gradient boosting, else ablation. An error while building them raises."""
     matrix = feature_matrix(reference)
+    protective = tuple(
+        (column, float(np.nanmean(matrix[:, column])), 1 if feature.direction == "up" else -1)
+        for column, feature in enumerate(FEATURES)
+        if feature.direction
+    )
     kind = model_kind(pipeline)
     if kind == "linear":
         average = averaged_members(fold_linear(pipeline))
         offsets = linear_terms(average, matrix).mean(axis=0)
-        return Explainer(LinearContributions(average, offsets), LINEAR)
+        return Explainer(LinearContributions(average, offsets), LINEAR, protective)
     if kind == "gradient_boosting":
-        return Explainer(tree_shap(pipeline), TREE_SHAP)
-    return Explainer(AblationContributions(pipeline, typical_values(matrix)), ABLATION)
+        return Explainer(tree_shap(pipeline), TREE_SHAP, protective)
+    return Explainer(AblationContributions(pipeline, typical_values(matrix)), ABLATION, protective)
 
 
 def typical_values(matrix: np.ndarray) -> np.ndarray:

@@ -10,16 +10,20 @@ from typing import Any
 from hyperopt import hp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import MissingIndicator, SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
 from heart_batch.contract.features import FEATURES
+from heart_batch.model.directed import DirectedGradientBoosting, DirectedLogisticRegression
 
 MODEL_FAMILIES = ("logistic_regression", "svc", "gradient_boosting")
+"""Every family ``build_pipeline`` knows."""
+DIRECTED_FAMILIES = ("logistic_regression", "gradient_boosting")
+"""The families searched by default: they respect the features' established directions (sign
+constraints, monotonic constraints; ``heart_batch.model.directed``). The SVC cannot, so it is
+searched only when named (``families=["svc"]``), for comparison."""
 
 CALIBRATION_FOLDS = 5
 
@@ -28,6 +32,8 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.calibration._SigmoidCalibration",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "heart_batch.model.directed.DirectedLogisticRegression",
+    "heart_batch.model.directed.DirectedGradientBoosting",
 ]
 """Types skops must be told to trust when MLflow saves and loads the pipeline. We trust them because
 only our own training writes to the registry; a registry others can write to needs more care."""
@@ -59,20 +65,20 @@ _FAMILY_SPACES: dict[str, dict[str, Any]] = {
 
 
 def check_families(families: list[str] | None) -> list[str]:
-    """The model families to search: those named, or all when None.
+    """The model families to search: those named, or ``DIRECTED_FAMILIES`` when None.
 
     Raises:
         ValueError: None was named, or an unknown one.
     """
     if families is None:
-        return list(MODEL_FAMILIES)
+        return list(DIRECTED_FAMILIES)
     unknown = sorted(set(families) - set(MODEL_FAMILIES))
     if unknown or not families:
         raise ValueError(f"unknown model families {unknown}; choose from {MODEL_FAMILIES}")
     return list(families)
 
 
-def search_space(families: tuple[str, ...] | list[str] = MODEL_FAMILIES):
+def search_space(families: tuple[str, ...] | list[str] = DIRECTED_FAMILIES):
     """Hyperopt space over the given model families.
 
     Raises:
@@ -95,10 +101,10 @@ def normalize_params(params: dict[str, Any]) -> dict[str, Any]:
 def _classifier(params: dict[str, Any], seed: int):
     hyper = {key: value for key, value in params.items() if key != "family"}
     if params["family"] == "logistic_regression":
-        return LogisticRegression(max_iter=2000, **hyper)
+        return DirectedLogisticRegression(max_iter=2000, **hyper)
     if params["family"] == "svc":
         return SVC(random_state=seed, **hyper)
-    return HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **hyper)
+    return DirectedGradientBoosting(early_stopping=False, random_state=seed, **hyper)
 
 
 def _preprocessor() -> ColumnTransformer:

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES
+from heart_batch.model.directed import DirectedLogisticRegression
 
 RiskFunction = Callable[[np.ndarray], np.ndarray]
 """The risk of each row of a feature matrix (float64, columns in ``FEATURE_NAMES`` order)."""
@@ -151,7 +152,7 @@ def model_kind(pipeline: Pipeline) -> ModelKind:
 
 
 def _is_linear(estimator) -> bool:
-    return isinstance(estimator, LogisticRegression) or (
+    return isinstance(estimator, (LogisticRegression, DirectedLogisticRegression)) or (
         isinstance(estimator, SVC) and estimator.kernel == "linear"
     )
 

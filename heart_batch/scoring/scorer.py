@@ -45,7 +45,7 @@ from heart_batch.contract.columns import (
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES_BY_NAME
 from heart_batch.contract.validation import missing_feature_names, validate_rows
 from heart_batch.model.bands import BAND_NAMES, RiskBands
-from heart_batch.model.explanations import Explainer, top_reasons
+from heart_batch.model.explanations import Explainer
 from heart_batch.model.risk import RiskFunction, compile_risk
 from heart_batch.scoring.dialect import (
     Dialect,
@@ -427,7 +427,7 @@ def _bands(risk: np.ndarray, bands: RiskBands | None) -> pa.Array:
 def _reasons(matrix: np.ndarray, explainer: Explainer | None) -> pa.Array:
     if explainer is None or len(matrix) == 0:
         return pa.nulls(len(matrix), REASON_TYPE)
-    return top_reasons(explainer.contributions.candidates(matrix), matrix)
+    return explainer.reasons(matrix)
 
 
 def _rejected_table(raw: RawBatch, source_name: str, rows, schema: pa.Schema) -> pa.Table | None:

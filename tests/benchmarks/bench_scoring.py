@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.contract.validation import ValidatedRows, validate_rows
-from heart_batch.model.explanations import compile_explainer, top_reasons
+from heart_batch.model.explanations import compile_explainer
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.model.risk import numpy_preprocessing
 from heart_batch.scoring.dialect import FileRejectedError, detect_dialect, open_text
@@ -340,7 +340,7 @@ def reasons_seconds(source: Path, model: ScoringModel) -> float:
     rows = _validated_rows(source)
 
     def explain():
-        top_reasons(model.explainer.contributions.candidates(rows.matrix), rows.matrix)
+        model.explainer.reasons(rows.matrix)
 
     return statistics.median(timed(explain) for _ in range(REPEATS))
 
@@ -388,9 +388,7 @@ def report_kinds(
         model = ScoringModel(kind, "bench", pipeline)
         full = timed(lambda m=model: score_path(source, "kind", workdir / "kinds", m, options))
         explainer = compile_explainer(pipeline, data.reference)
-        explained = timed(
-            lambda e=explainer: top_reasons(e.contributions.candidates(sample), sample)
-        )
+        explained = timed(lambda e=explainer: e.reasons(sample))
         print(
             f"  {kind:30s} ROC AUC {roc_auc:.4f}  full path {full:6.2f} s  "
             f"{full / floor:5.1f}x the floor   scored by {model.scorer}\n"

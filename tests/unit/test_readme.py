@@ -23,7 +23,8 @@ def repository_paths(text: str) -> set[str]:
     top-level files or folders."""
     names = {name for name in re.findall(r"`([^`\s]+)`", text) if "/" in name or "." in name}
     for block in re.findall(r"^```bash\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
-        names |= {word for word in re.split(r"[\s'\"=]+", block) if "/" in word}
+        words = (word.strip(",.;:()") for word in re.split(r"[\s'\"=]+", block))
+        names |= {word for word in words if "/" in word}
     return {name for name in names if name.split("/")[0] in TOP_LEVEL}
 
 

@@ -84,7 +84,10 @@ def test_database_passwords_travel_in_the_environment_never_on_a_command_line(
     assert environments["prefect-server"] == {
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
             "postgresql+asyncpg://heart:s3cret@db.example:5432/prefect"
-        )
+        ),
+        # It streams the runs' logs to `prefect deployment run --watch`.
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
     }
     assert "s3cret" in environments["mlflow-server"]["MLFLOW_BACKEND_STORE_URI"]
     assert "s3cret" not in repr(settings)  # nor in the settings' repr, which logs may show
