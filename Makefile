@@ -14,7 +14,7 @@ export NO_MKDOCS_2_WARNING := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 DOCS_PORT ?= 8001
 
-.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling bench-noop evidently-ui lint format clean docs docs-build test-unit test-integration bench-tests
+.PHONY: help setup up down status train run monitor test bench bench-bands bench-monitor bench-retrain bench-scaling bench-noop bench-directions evidently-ui lint format clean docs docs-build test-unit test-integration bench-tests
 
 help: ## Show the targets (in colour at a terminal only)
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; fi; \
@@ -63,6 +63,9 @@ bench-bands: setup ## The risk bands' sensitivity and specificity at each other 
 
 bench-scaling: setup ## A 40-file backlog in-process vs a local Dask cluster; the ledger on PostgreSQL
 	$(RUN) python -m tests.benchmarks.bench_scaling
+
+bench-directions: setup ## What the established directions cost (CV, other hospitals) and fix (reasons), in one run
+	$(RUN) python -m tests.benchmarks.bench_directions
 
 bench-noop: setup ## A `make run` with nothing to do, against the path it used to take (median of 3)
 	$(RUN) python -m tests.benchmarks.bench_noop

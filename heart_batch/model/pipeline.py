@@ -16,7 +16,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
 from heart_batch.contract.features import FEATURES
-from heart_batch.model.directed import DirectedGradientBoosting, DirectedLogisticRegression
+from heart_batch.model.directed import (
+    DIRECTIONS,
+    DirectedGradientBoosting,
+    DirectedLogisticRegression,
+)
 
 MODEL_FAMILIES = ("logistic_regression", "svc", "gradient_boosting")
 """Every family ``build_pipeline`` knows."""
@@ -98,13 +102,13 @@ def normalize_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _classifier(params: dict[str, Any], seed: int):
+def _classifier(params: dict[str, Any], seed: int, directions: tuple):
     hyper = {key: value for key, value in params.items() if key != "family"}
     if params["family"] == "logistic_regression":
-        return DirectedLogisticRegression(max_iter=2000, **hyper)
+        return DirectedLogisticRegression(max_iter=2000, directions=directions, **hyper)
     if params["family"] == "svc":
         return SVC(random_state=seed, **hyper)
-    return DirectedGradientBoosting(early_stopping=False, random_state=seed, **hyper)
+    return DirectedGradientBoosting(directions, early_stopping=False, random_state=seed, **hyper)
 
 
 def _preprocessor() -> ColumnTransformer:
@@ -133,14 +137,17 @@ def _preprocessor() -> ColumnTransformer:
     )
 
 
-def build_pipeline(params: dict[str, Any], seed: int) -> Pipeline:
+def build_pipeline(params: dict[str, Any], seed: int, directions: tuple = DIRECTIONS) -> Pipeline:
     """The full, unfitted model for one point of the search space.
+
+    ``directions`` are the signs the classifier keeps (``heart_batch.model.directed``); ``()``
+    frees it, to measure what the established directions cost (``make bench-directions``).
 
     The classifier is wrapped in sigmoid calibration so that ``predict_proba`` is a risk; sigmoid
     rather than isotonic because a few hundred rows are too few for isotonic regression.
     """
     calibrated = CalibratedClassifierCV(
-        _classifier(normalize_params(params), seed),
+        _classifier(normalize_params(params), seed, directions),
         method="sigmoid",
         cv=CALIBRATION_FOLDS,
     )

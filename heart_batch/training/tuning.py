@@ -7,6 +7,7 @@ import mlflow
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, tpe
 
+from heart_batch.model.directed import DIRECTIONS
 from heart_batch.model.pipeline import build_pipeline, normalize_params, search_space
 from heart_batch.training.cross_validation import CvPlan, Evaluation, cross_validate
 from heart_batch.training.data import TrainingData
@@ -35,13 +36,15 @@ def tune(
     max_evals: int,
     families: list[str],
     n_jobs: int = -1,
+    directions: tuple = DIRECTIONS,
 ) -> SearchResult:
     """Maximise cross-validated ROC AUC over the search space, then choose by the rule.
 
     Each trial is also fitted on all rows and timed scoring a fixed sample (``rows_per_s``), and
     the one-standard-error rule (``training.selection``) picks the cheapest near-best trial.
     Must run inside an active MLflow run: each trial is logged as a nested run. The search is
-    reproducible: hyperopt, the folds and the models all take ``plan.seed``.
+    reproducible: hyperopt, the folds and the models all take ``plan.seed``. ``directions`` are
+    the signs the models keep (``()`` frees them, to measure what they cost).
     """
     trials = Trials()
     parent = mlflow.active_run()
@@ -52,7 +55,7 @@ def tune(
 
     def objective(point: dict[str, Any]) -> dict[str, Any]:
         params = normalize_params(point)
-        pipeline = build_pipeline(params, plan.seed)
+        pipeline = build_pipeline(params, plan.seed, directions)
         evaluation = cross_validate(pipeline, data.features, data.target, plan, n_jobs)
         speed = rows_per_second(pipeline.fit(data.features, data.target), sample)
         trial_name = f"trial-{len(trials.trials):03d}"
