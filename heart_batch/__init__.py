@@ -7,9 +7,10 @@ contract/     What a valid row is and what we write.
               others are rejected), columns (every output column, the schemas, the label
               convention ``output`` = 1 for no disease, and its inverse).
 model/        The fitted pipeline and what we compute from it.
-              pipeline (preprocessing, model families, probability calibration), risk (a
-              champion's kind, and a linear one in closed form), explanations (each row's
-              reasons), bands (the risk bands' cut-offs).
+              pipeline (preprocessing, model families, probability calibration), directed
+              (classifiers held to the features' established directions), risk (a champion's
+              kind, and a linear one in closed form), explanations (each row's reasons), bands
+              (the risk bands' cut-offs).
 training/     The nightly run. data (seed CSV plus labelled scored rows), cross_validation
               (fixed folds), tuning (hyperopt), selection (one-standard-error rule), promotion
               (the gate: new, refresh, incumbent), figures (ROC, reliability), run (one parent
