@@ -5,7 +5,8 @@ Where to look, by question (docs/architecture.md says why it is cut this way):
 contract/     What a valid row is and what we write.
               features (the 13 inputs and their domains), validation (which rows pass, why the
               others are rejected), columns (every output column, the schemas, the label
-              convention ``output`` = 1 for no disease, and its inverse).
+              convention ``output`` = 1 for no disease, and its inverse), words (how our
+              messages count things).
 model/        The fitted pipeline and what we compute from it.
               pipeline (preprocessing, model families, probability calibration), directed
               (classifiers held to the features' established directions), risk (a champion's

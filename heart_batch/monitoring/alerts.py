@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from html import escape, unescape
 
 from heart_batch.contract.columns import ModelId
+from heart_batch.contract.words import plural
 from heart_batch.monitoring.checks import FEATURE_DRIFT, MISSING, Assessment, Check, Window
 from heart_batch.monitoring.report import checks_table_html, window_dates
 
@@ -83,11 +84,6 @@ def _window_line(window: Window, rows_labelled: int | None) -> str:
         f"{plural(window.rows_scored, 'row')} scored, {window.rows_rejected} rejected"
         f"{labelled}.</p>"
     )
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def retraining_allowed(last_trigger: datetime | None, now: datetime, cooldown_hours: float) -> bool:

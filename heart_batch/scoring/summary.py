@@ -5,17 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from heart_batch.contract.words import plural
 from heart_batch.scoring.inbox import SUPPORTED_SUFFIXES, Settling
 
 if TYPE_CHECKING:
     from heart_batch.scoring.intake import FileOutcome, FileStatus
 
 ACCEPTED = "the input folder takes " + ", ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @dataclass

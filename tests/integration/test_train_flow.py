@@ -36,6 +36,23 @@ def healthier(profile: pd.DataFrame) -> pd.DataFrame:
     return profile.assign(cp=2.0, exng=0.0, oldpeak=0.0, caa=0.0, thall=2.0, thalachh=175.0)
 
 
+def score_then_retrain(settings, name: str, rows: pd.DataFrame):
+    """Score ``rows`` as the file ``<name>.csv``, then retrain as monitoring would, flagging its
+    predictions file; that file's name and the training's outcome."""
+    settings.input_dir.mkdir()
+    rows.to_csv(settings.input_dir / f"{name}.csv", index=False)
+    assert [f.status for f in score(settle_seconds=0).files] == ["scored"]
+    (predictions,) = [p.name for p in settings.output_dir.glob(f"predictions_{name}_*.parquet")]
+    outcome = train(
+        max_evals=3,
+        families=["logistic_regression"],
+        trigger="monitoring window w1: risk_drift",
+        flagged_sources=[predictions],
+        **QUICK,
+    )
+    return predictions, outcome
+
+
 @pytest.fixture
 def first_training(prefect_server, settings):  # pylint: disable=unused-argument
     """A first run: the champion of an empty registry."""
@@ -110,19 +127,8 @@ def test_new_labelled_rows_deploy_the_champion_configuration_refitted_on_them(
     first_training, settings
 ):  # pylint: disable=unused-argument
     """The search finds the champion's configuration again; only the refresh has seen new rows."""
-    settings.input_dir.mkdir()
     other = pd.read_csv(OTHER_HOSPITALS, dtype=str, keep_default_na=False)
-    other.drop(columns="hospital").iloc[:300].to_csv(settings.input_dir / "ward.csv", index=False)
-    assert [f.status for f in score(settle_seconds=0).files] == ["scored"]
-    (predictions,) = [path.name for path in settings.output_dir.glob("predictions_ward_*.parquet")]
-
-    second = train(
-        max_evals=3,
-        families=["logistic_regression"],
-        trigger="monitoring window w1: risk_drift",
-        flagged_sources=[predictions],
-        **QUICK,
-    )
+    predictions, second = score_then_retrain(settings, "ward", other.drop(columns="hospital")[:300])
     assert (second.version, second.alias) == ("2", CHAMPION)
     tags = MlflowClient().get_run(second.run_id).data.tags
     assert tags["challenger"] == "champion v1's configuration, refitted"
@@ -137,19 +143,8 @@ def test_new_labelled_rows_deploy_the_champion_configuration_refitted_on_them(
 def test_a_window_of_rows_already_learnt_keeps_the_champion(first_training, settings):
     """As it was found: a file of rows the champion learnt is scored, monitoring retrains on its
     window; the distinct rows are the same, so the data did not change and nothing churns."""
-    settings.input_dir.mkdir()
     seed = pd.read_csv(SEED_DATA, dtype=str, keep_default_na=False)
-    seed.iloc[:120].to_csv(settings.input_dir / "again.csv", index=False)
-    assert [f.status for f in score(settle_seconds=0).files] == ["scored"]
-    (predictions,) = [path.name for path in settings.output_dir.glob("predictions_again_*.parquet")]
-
-    second = train(
-        max_evals=3,
-        families=["logistic_regression"],
-        trigger="monitoring window w1: risk_drift",
-        flagged_sources=[predictions],
-        **QUICK,
-    )
+    _, second = score_then_retrain(settings, "again", seed.iloc[:120])
     client = MlflowClient()
     assert (second.version, second.alias) == ("2", CHALLENGER)
     assert "unchanged data" in second.reason
