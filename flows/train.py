@@ -9,16 +9,23 @@ from prefect.states import Completed, State
 from flows.command import run_from_shell
 from heart_batch.model.bands import BandTargets
 from heart_batch.model.pipeline import check_families
-from heart_batch.registry.champion import register_candidate
-from heart_batch.registry.tracking import code_version, configure_tracking
+from heart_batch.registry.tracking import artifact_link, code_version, configure_tracking
 from heart_batch.settings import Settings
 from heart_batch.training.cross_validation import CvPlan
-from heart_batch.training.data import TrainingData, load_current_training_data
+from heart_batch.training.card import CARD_ARTIFACT
+from heart_batch.training.data import (
+    OtherHospitals,
+    TrainingData,
+    load_current_training_data,
+    load_other_hospitals,
+)
 from heart_batch.training.run import (
     Candidate,
+    EvidenceInputs,
     GateInputs,
     Incumbent,
     load_incumbent,
+    publish_version,
     train_candidate,
 )
 from heart_batch.training.summary import (
@@ -37,6 +44,12 @@ def load_data(settings: Settings) -> TrainingData:
 
 
 @task(retries=2, retry_delay_seconds=5)
+def load_other_hospitals_rows(settings: Settings) -> OtherHospitals | None:
+    """Other hospitals' labelled rows, for the model card's external figures."""
+    return load_other_hospitals(settings.other_hospitals_data, settings.max_missing_features)
+
+
+@task(retries=2, retry_delay_seconds=5)
 def load_champion_as_deployed(settings: Settings) -> Incumbent | None:
     """The deployed champion, its reference and what it was trained on (None if none yet)."""
     return load_incumbent(MlflowClient(), settings.model_name)
@@ -50,22 +63,17 @@ def tune_and_judge(
     incumbent: Incumbent | None,
     gate: GateInputs,
     run: tuple[str, str, str],
-    band_targets: BandTargets,
+    evidence: EvidenceInputs,
 ) -> Candidate:
     """Search, judge new, refresh and incumbent, fit and log the challenger in one MLflow run."""
-    return train_candidate(data, plan, search, run, incumbent, gate, band_targets)
+    return train_candidate(data, plan, search, run, incumbent, gate, evidence)
 
 
 @task(retries=2, retry_delay_seconds=5)
 def register(settings: Settings, candidate: Candidate, description: str) -> TrainingOutcome:
-    """Register the challenger as champion or challenger, as the gate decided."""
+    """Register the challenger as champion or challenger, as the gate decided, with its card."""
+    version = publish_version(MlflowClient(), settings.model_name, candidate, description)
     decision = candidate.decision
-    version = register_candidate(
-        MlflowClient(),
-        settings.model_name,
-        (candidate.model_uri, candidate.run_id, description),
-        decision,
-    )
     return TrainingOutcome(version, decision.alias, decision.reason, candidate.run_id)
 
 
@@ -117,29 +125,36 @@ def train(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         plan,
     )
     incumbent = load_champion_as_deployed(settings)
-    gate = GateInputs(
-        settings,
-        tuple(flagged_sources or ()),
-        trigger,
-    )
-    search = (settings.max_evals, families)
     name = run_name(trigger, "auto-scheduled" in flow_run.get_tags())
-    run = (experiment_id, code_version(settings), name)
     candidate = tune_and_judge(
-        data, plan, search, incumbent, gate, run, BandTargets.from_settings(settings)
+        data,
+        plan,
+        (settings.max_evals, families),
+        incumbent,
+        GateInputs(settings, tuple(flagged_sources or ()), trigger),
+        (experiment_id, code_version(settings), name),
+        EvidenceInputs(
+            BandTargets.from_settings(settings),
+            settings.model_name,
+            load_other_hospitals_rows(settings),
+        ),
+    )
+    card_link = artifact_link(
+        settings.mlflow_tracking_uri, experiment_id, candidate.run_id, CARD_ARTIFACT
     )
     outcome = register(
-        settings, candidate, version_description(candidate, len(data.features), name)
+        settings, candidate, version_description(candidate, len(data.features), name, card_link)
     )
-    _publish(settings.model_name, candidate, incumbent, outcome, trigger)
+    _publish(settings.model_name, candidate, incumbent, outcome, (trigger, card_link))
     line = one_line(outcome, candidate, len(data.features))
     logger.info("%s", line)
     return Completed(message=line, data=outcome)
 
 
-def _publish(name: str, candidate: Candidate, incumbent, outcome, trigger: str) -> None:
+def _publish(name: str, candidate: Candidate, incumbent, outcome, why_and_card) -> None:
     """The ``training-result`` artifact, starting with why the run was started."""
-    markdown = training_markdown(name, candidate, incumbent, outcome)
+    trigger, card_link = why_and_card
+    markdown = training_markdown(name, candidate, incumbent, outcome, card_link)
     create_markdown_artifact(
         key="training-result",
         markdown=f"Started by monitoring: {trigger}\n\n{markdown}" if trigger else markdown,

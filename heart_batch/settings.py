@@ -139,6 +139,11 @@ class TrainingSettings(Seeded):
     """Nightly training: the search, the fixed folds, the promotion gate and the risk bands."""
 
     training_data: Path = Field(Path("data/heart.csv"), description="Seed training CSV.")
+    other_hospitals_data: Path = Field(
+        Path("data/heart_other_hospitals.csv"),
+        description="Other hospitals' labelled rows (the contract's columns, the label and "
+        "`hospital`): the model card reports each version's figures there; no such file: none.",
+    )
     learn_from_scored_labels: bool = Field(
         True, description="Training adds labelled rows that scoring accepted to the seed data."
     )
@@ -160,8 +165,23 @@ class TrainingSettings(Seeded):
     max_auc_loss: float = Field(
         0.005, ge=0.0, description="ROC AUC a challenger may lose against the champion."
     )
+    max_subgroup_auc_loss: float = Field(
+        0.03,
+        ge=0.0,
+        description="ROC AUC a challenger may lose against the champion for one patient subgroup "
+        "(women, men, an age group).",
+    )
+    max_subgroup_brier_increase: float = Field(
+        0.02,
+        ge=0.0,
+        description="Brier score a challenger may lose against the champion for one patient "
+        "subgroup.",
+    )
     min_source_rows: int = Field(
-        30, ge=2, description="Labelled rows a data source needs for figures of its own."
+        30,
+        ge=2,
+        description="Labelled rows a data source or a patient subgroup needs for figures of its "
+        "own in the promotion gate.",
     )
     band_min_sensitivity: float = Field(
         0.95,
@@ -260,7 +280,20 @@ class MonitoringSettings(Seeded):
     max_rejected_share: float = Field(0.05, description="Floor: most input rows rejected.")
     min_roc_auc: float = Field(0.75, description="Floor: least ROC AUC on labelled rows.")
     max_brier: float = Field(0.2, description="Floor: most Brier score on labelled rows.")
-    min_labelled_rows: int = Field(50, ge=2, description="Labelled rows needed to judge quality.")
+    min_labelled_rows: int = Field(
+        50,
+        ge=2,
+        description="Labelled rows needed to judge quality; a patient subgroup's rows (women, "
+        "men, an age group) needed to judge its risk distribution, and its labelled rows to judge "
+        "its calibration.",
+    )
+    max_subgroup_calibration_gap: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Floor: most gap between a subgroup's observed disease rate and its mean "
+        "risk, on its labelled rows.",
+    )
     column_drift_level: float = Field(
         0.05, gt=0, lt=1, description="Level of a feature's drift flag counted by drift_share."
     )
@@ -410,6 +443,7 @@ class Settings(  # pylint: disable=too-many-ancestors  # one base per area, by d
     def _resolve_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         self.training_data = self.home / self.training_data
+        self.other_hospitals_data = self.home / self.other_hospitals_data
         self.input_dir = self.home / self.input_dir
         self.output_dir = self.home / self.output_dir
         self.reports_dir = self.home / _or(self.reports_dir, self.output_dir / "_reports")

@@ -53,6 +53,9 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HEART_HOME", str(home))
     monkeypatch.setenv("HEART_TRAINING_DATA", str(SEED_DATA))
+    monkeypatch.setenv(
+        "HEART_OTHER_HOSPITALS_DATA", str(SEED_DATA.parent / "heart_other_hospitals.csv")
+    )
     for name, value in QUIET_TOOLS.items():
         monkeypatch.setenv(name, value)
 

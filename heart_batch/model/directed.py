@@ -127,3 +127,23 @@ class DirectedGradientBoosting(HistGradientBoostingClassifier):  # pylint: disab
         """Fit, monotonic in the directed columns."""
         self.monotonic_cst = _signs(self.directions, np.shape(X)[1]).tolist()
         return super().fit(X, y, sample_weight=sample_weight, **validation)
+
+
+def constraints_text(model) -> str:
+    """How a fitted pipeline keeps the directions, in words (for the model card)."""
+    classifier = model.named_steps["classifier"].estimator
+    held = any(getattr(classifier, "directions", ()))
+    if isinstance(classifier, DirectedLogisticRegression) and held:
+        return (
+            "a logistic regression whose coefficients are bounded to each direction's sign "
+            "(fitted by L-BFGS-B); the scaling and the sigmoid calibration keep the sign"
+        )
+    if isinstance(classifier, DirectedGradientBoosting) and held:
+        return (
+            "gradient boosting with monotonic constraints in each directed feature; the sigmoid "
+            "calibration keeps them"
+        )
+    return (
+        f"none: a {type(classifier).__name__} is not held to them, so the reasons shown with "
+        "its predictions leave out every value on the protective side"
+    )

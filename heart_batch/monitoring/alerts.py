@@ -7,7 +7,15 @@ from html import escape, unescape
 
 from heart_batch.contract.columns import ModelId
 from heart_batch.contract.words import plural
-from heart_batch.monitoring.checks import FEATURE_DRIFT, MISSING, Assessment, Check, Window
+from heart_batch.monitoring.checks import (
+    FEATURE_DRIFT,
+    MISSING,
+    SUBGROUP_CALIBRATION,
+    SUBGROUP_RISK_DRIFT,
+    Assessment,
+    Check,
+    Window,
+)
 from heart_batch.monitoring.report import checks_table_html, window_dates
 
 _NAMES = {
@@ -25,11 +33,21 @@ def describe(check: Check) -> str:
     if check.metric.startswith(MISSING):
         feature = check.metric.removeprefix(MISSING)
         return f"{feature}: 100 % missing in the window, {check.floor * 100:.0f} % in the reference"
-    name = _NAMES.get(check.metric) or f"drift of {check.metric.removeprefix(FEATURE_DRIFT)}"
+    name = _NAMES.get(check.metric) or _prefixed_name(check.metric)
     if check.interval is not None:
         low, high = check.interval
         return f"{name} {check.value:.3g} (interval {low:.3g} to {high:.3g}) beyond {check.floor:g}"
     return f"{name} {check.value:.3g} {'>' if check.kind == 'max' else '<'} {check.limit:.3g}"
+
+
+def _prefixed_name(metric: str) -> str:
+    for prefix, words in (
+        (SUBGROUP_RISK_DRIFT, "drift of the predicted risk for"),
+        (SUBGROUP_CALIBRATION, "observed rate minus mean risk for"),
+    ):
+        if metric.startswith(prefix):
+            return f"{words} {metric.removeprefix(prefix).replace('_', ' ')}"
+    return f"drift of {metric.removeprefix(FEATURE_DRIFT)}"
 
 
 def alert_subject(assessment: Assessment, model: ModelId) -> str:

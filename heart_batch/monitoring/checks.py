@@ -4,7 +4,11 @@ Every alarm needs two things: an effect beyond its practical *floor* (a distance
 missing values...), and a value beyond what a window of this size shows when nothing changed (the
 *no-change limit*, from ``calibration``). The false-alarm budget (``false_alarm_rate``, per window)
 is shared by all checks of a window: the data checks split their part by the min-p adjustment, the
-two quality checks theirs by Bonferroni (see docs/monitoring.md).
+quality checks and the subgroup checks theirs by Bonferroni (see docs/monitoring.md).
+
+Each patient subgroup (``contract.subgroups``: women, men, three age groups) with enough rows in
+the window gets two checks of its own: the drift of its risks from the reference subgroup's, and
+(with enough labelled rows) the gap between its observed disease rate and its mean risk.
 """
 
 from collections.abc import Callable
@@ -25,9 +29,16 @@ from heart_batch.contract.columns import (
     disease_from_label,
 )
 from heart_batch.contract.features import FEATURE_NAMES
+from heart_batch.contract.subgroups import SUBGROUPS, Subgroup
 from heart_batch.model.bands import RiskBands, with_bands
 from heart_batch.monitoring.drift import METHODS, column_distance
-from heart_batch.monitoring.no_change import MISSING_SHARE, NoChange, calibration_size
+from heart_batch.model.performance import bootstrap, interval, weighted_gap
+from heart_batch.monitoring.no_change import (
+    MISSING_SHARE,
+    NoChange,
+    calibration_size,
+    risk_no_change,
+)
 from heart_batch.monitoring.quality import measure_quality
 from heart_batch.settings import MonitoringSettings
 
@@ -41,6 +52,11 @@ FEATURE_DRIFT = "feature_drift."
 """Prefix of the per-feature drift checks, e.g. ``feature_drift.age``."""
 MISSING = "missing."
 """Prefix of the check of a feature with no value at all in the window, e.g. ``missing.chol``."""
+SUBGROUP_RISK_DRIFT = "risk_drift."
+"""Prefix of a subgroup's risk drift, e.g. ``risk_drift.women``."""
+SUBGROUP_CALIBRATION = "calibration_gap."
+"""Prefix of a subgroup's calibration check, e.g. ``calibration_gap.over_60``: the absolute gap
+between its observed disease rate and its mean risk."""
 
 
 def feature_floor(thresholds: MonitoringSettings, name: str) -> float:
@@ -246,12 +262,19 @@ def assess(
         return Assessment([rejected], 0, 0, thresholds.false_alarm_rate)
     labelled = current.dropna(subset=[LABEL])
     observed = [name for name in FEATURE_NAMES if current[name].notna().any()]
+    subgroups = _judged_subgroups(reference, current, thresholds.min_labelled_rows)
     # Every check gets an equal share of the budget: the data checks pool theirs (min-p).
     # Each feature, risk drift, missing share, drift share, and the bands when there are some.
     data_checks = len(observed) + 3 + (RISK_BAND in reference)
-    checks_in_all = data_checks + (2 if _quality_measurable(labelled, thresholds) else 0)
+    checks_in_all = (
+        data_checks
+        + (2 if _quality_measurable(labelled, thresholds) else 0)
+        + len(subgroups.drift)
+        + len(subgroups.calibration)
+    )
     share = thresholds.false_alarm_rate / checks_in_all
     quality_checks = _quality_checks(reference, labelled, thresholds, tail=share)
+    quality_checks += _subgroup_checks(reference, current, subgroups, thresholds, share)
     size = calibration_size(len(current))
     drift = _drift_checks(
         (reference, current, observed), no_change(size), thresholds, share * data_checks
@@ -345,6 +368,88 @@ def _drift_checks(frames, no_change: NoChange, thresholds, budget) -> _DriftChec
 def _empty_feature_check(name: str, reference: pd.DataFrame) -> Check:
     """A feature with no value in the window: 100 % missing against the reference's share."""
     return Check(MISSING + name, 1.0, float(reference[name].isna().mean()), "max")
+
+
+@dataclass(frozen=True)
+class _JudgedSubgroups:
+    drift: list[Subgroup]
+    """Subgroups with enough rows in the window (and in the reference) to judge their risks."""
+    calibration: list[Subgroup]
+    """Subgroups with enough labelled rows in the window to judge their calibration."""
+
+
+def _judged_subgroups(reference, current, min_rows: int) -> _JudgedSubgroups:
+    labelled = current[LABEL].notna().to_numpy()
+    drift, calibration = [], []
+    for group in SUBGROUPS:
+        members = group.members(current)
+        if members.sum() >= min_rows and group.members(reference).sum() >= min_rows:
+            drift.append(group)
+        if (members & labelled).sum() >= min_rows:
+            calibration.append(group)
+    return _JudgedSubgroups(drift, calibration)
+
+
+def _subgroup_checks(reference, current, subgroups: _JudgedSubgroups, thresholds, share):
+    """Each judged subgroup's risk drift (against its no-change limit at the subgroup's size) and
+    calibration gap (by its bootstrap interval), each alarming by chance with probability
+    ``share``."""
+    checks = []
+    for index, group in enumerate(subgroups.drift):
+        ours, theirs = current[group.members(current)], reference[group.members(reference)]
+        no_change = risk_no_change(
+            theirs[RISK],
+            calibration_size(len(ours)),
+            thresholds.monitor_replicates,
+            (thresholds.seed, index),
+        )
+        checks.append(
+            Check(
+                SUBGROUP_RISK_DRIFT + group.key,
+                column_distance(theirs[RISK], ours[RISK], METHODS[RISK]),
+                thresholds.max_risk_drift,
+                "max",
+                no_change.limit(RISK, share),
+            )
+        )
+    for group in subgroups.calibration:
+        rows = current[group.members(current)].dropna(subset=[LABEL])
+        checks.append(_calibration_gap_check(reference, rows, group, thresholds, share))
+    return checks
+
+
+def _calibration_gap_check(reference, rows, group: Subgroup, thresholds, share) -> Check:
+    """``|observed rate - mean risk|`` of a subgroup's labelled rows, with the bootstrap interval
+    of the absolute gap (``share`` split between the two signs of the gap)."""
+    disease = disease_from_label(rows[LABEL]).to_numpy(dtype=np.float64)
+    gaps = bootstrap(
+        disease,
+        rows[RISK].to_numpy(dtype=np.float64),
+        {"gap": weighted_gap},
+        thresholds.quality_resamples,
+        thresholds.seed,
+    )["gap"]
+    low, high = interval(gaps, share / 2)
+    if low > 0:
+        absolute = (low, high)
+    elif high < 0:
+        absolute = (-high, -low)
+    else:
+        absolute = (0.0, max(-low, high))
+    baseline = None
+    if OUT_OF_FOLD_RISK in reference:
+        learnt = reference[group.members(reference)]
+        baseline = abs(
+            float(disease_from_label(learnt[LABEL]).mean() - learnt[OUT_OF_FOLD_RISK].mean())
+        )
+    return Check(
+        SUBGROUP_CALIBRATION + group.key,
+        abs(float(disease.mean() - rows[RISK].mean())),
+        thresholds.max_subgroup_calibration_gap,
+        "max",
+        interval=absolute,
+        baseline=baseline,
+    )
 
 
 def _quality_measurable(labelled: pd.DataFrame, thresholds: MonitoringSettings) -> bool:

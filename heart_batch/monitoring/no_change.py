@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from heart_batch.contract.columns import ModelId
+from heart_batch.contract.columns import RISK, ModelId
 from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.monitoring.drift import METHODS, replicate_distances
 
@@ -132,6 +132,26 @@ def simulate(
         chunk[MISSING_SHARE] = missing_per_row @ window_draws / (window_rows * len(FEATURE_NAMES))
         chunks.append(pd.DataFrame(chunk))
     return NoChange(window_rows, pd.concat(chunks, ignore_index=True))
+
+
+def risk_no_change(risk: pd.Series, window_rows: int, replicates: int, seed: tuple) -> NoChange:
+    """No-change replicates of the risk drift alone, for one subgroup's rows of the reference:
+    windows of ``window_rows`` and references of the subgroup's size, both drawn from its rows."""
+    rng = np.random.default_rng([*seed, window_rows])
+    rows = len(risk)
+    uniform = np.full(rows, 1.0 / rows)
+    values, onehot = _value_indicators(risk.reset_index(drop=True))
+    chunks = []
+    for start in range(0, replicates, _CHUNK):
+        size = min(_CHUNK, replicates - start)
+        reference_draws = rng.multinomial(rows, uniform, size=size).T
+        window_draws = rng.multinomial(window_rows, uniform, size=size).T
+        chunks.append(
+            replicate_distances(
+                values, (onehot @ reference_draws).T, (onehot @ window_draws).T, METHODS[RISK]
+            )
+        )
+    return NoChange(window_rows, pd.DataFrame({RISK: np.concatenate(chunks)}))
 
 
 def monitored(reference: pd.DataFrame) -> list[str]:

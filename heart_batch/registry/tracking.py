@@ -38,6 +38,15 @@ def configure_tracking(settings: Settings) -> str:
     return experiment_id
 
 
+def artifact_link(tracking_uri: str, experiment_id: str, run_id: str, path: str) -> str:
+    """Where a person reads a run's artifact: its page in the MLflow UI when the store is a
+    tracking server, otherwise the command that downloads it."""
+    if tracking_uri.startswith(("http://", "https://")):
+        page = f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"[{path}]({page}/artifactPath/{path})"
+    return f"`mlflow artifacts download -u runs:/{run_id}/{path}`"
+
+
 def code_version(settings: TrainingSettings, code_folder: Path = PROJECT_ROOT) -> str:
     """The version of the code that runs: the commit checked out where the package lives (with
     ``-dirty`` if it has local changes); outside a checkout, ``HEART_CODE_VERSION`` (the image's

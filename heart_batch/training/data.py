@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from heart_batch.contract.columns import LABEL, disease_from_label, label_from_disease
+from heart_batch.contract.columns import (
+    LABEL,
+    OUT_OF_FOLD_RISK,
+    disease_from_label,
+    label_from_disease,
+)
 from heart_batch.contract.features import FEATURE_NAMES, normalize_header
 from heart_batch.contract.validation import validate_rows
 from heart_batch.settings import Settings
@@ -104,6 +109,48 @@ def load_current_training_data(settings: Settings) -> TrainingData:
         feedback = [Path(record["predictions_path"]) for record in scored]
         feedback = [path for path in feedback if path.exists()]
     return load_training_data(settings.training_data, feedback)
+
+
+@dataclass(frozen=True)
+class OtherHospitals:
+    """Other hospitals' labelled rows that the contract accepts, for external figures."""
+
+    features: pd.DataFrame
+    disease: np.ndarray
+    hospital: np.ndarray
+    rejected: int
+
+
+def load_other_hospitals(path: Path, max_missing: int) -> OtherHospitals | None:
+    """The labelled rows of a CSV with the contract's columns, the label and ``hospital``; None
+    when there is no such file."""
+    if not path.is_file():
+        return None
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw.columns = [normalize_header(column) for column in raw.columns]
+    rows = validate_rows(raw.drop(columns="hospital"), max_missing=max_missing)
+    labelled = rows.labels.notna().to_numpy()  # of the accepted rows
+    return OtherHospitals(
+        features=rows.features[labelled].reset_index(drop=True),
+        disease=disease_from_label(rows.labels[labelled]).to_numpy(),
+        hospital=raw["hospital"].to_numpy()[rows.accepted][labelled],
+        rejected=int(len(raw) - labelled.sum()),
+    )
+
+
+def out_of_fold_lookup(
+    seen: pd.DataFrame, features: pd.DataFrame, disease: pd.Series | np.ndarray
+) -> np.ndarray:
+    """Each row's out-of-fold risk where ``seen`` (features, label and ``oof_risk`` of the rows a
+    model learnt) holds the same row with the same label; NaN for a row the model did not learn."""
+    learnt = seen[[*FEATURE_NAMES, LABEL, OUT_OF_FOLD_RISK]].drop_duplicates(
+        [*FEATURE_NAMES, LABEL]
+    )
+    rows = features.reset_index(drop=True).assign(
+        **{LABEL: label_from_disease(pd.Series(np.asarray(disease)))}
+    )
+    merged = rows.merge(learnt, how="left", on=[*FEATURE_NAMES, LABEL])
+    return merged[OUT_OF_FOLD_RISK].to_numpy(dtype=float, copy=True)
 
 
 def rows_checksum(rows: pd.DataFrame) -> str:

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from heart_batch.contract.columns import OUT_OF_FOLD_RISK
 from heart_batch.contract.features import FEATURES
+from heart_batch.contract.subgroups import SUBGROUPS
 from heart_batch.model.bands import BandTargets, RiskBands, choose_bands
 from heart_batch.model.pipeline import SKOPS_TRUSTED_TYPES, build_pipeline
 from heart_batch.registry.champion import (
@@ -25,11 +26,18 @@ from heart_batch.registry.champion import (
     champion_version,
     load_champion,
     load_reference,
+    register_candidate,
 )
 from heart_batch.settings import TrainingSettings
 from heart_batch.training.cross_validation import CvPlan, CvScores, Evaluation, cross_validate
-from heart_batch.training.data import TrainingData
-from heart_batch.training.figures import calibration_figure, roc_figure
+from heart_batch.training.card import (
+    CALIBRATION_ARTIFACT,
+    CARD_ARTIFACT,
+    ModelCard,
+    build_model_card,
+)
+from heart_batch.training.data import OtherHospitals, TrainingData
+from heart_batch.training.figures import calibration_figure, card_calibration_figure, roc_figure
 from heart_batch.training.promotion import (
     INCUMBENT,
     NEW,
@@ -79,6 +87,16 @@ class GateInputs:
 
 
 @dataclass(frozen=True)
+class EvidenceInputs:
+    """What the challenger's evidence needs besides its figures: the bands' targets, and for its
+    model card the registered model's name and the other hospitals' labelled rows."""
+
+    band_targets: BandTargets
+    model_name: str
+    other_hospitals: OtherHospitals | None = None
+
+
+@dataclass(frozen=True)
 class Candidate:
     """The challenger, trained and logged, with the gate's decision about it."""
 
@@ -91,6 +109,7 @@ class Candidate:
     contenders: list[Contender]
     selection: Selection
     bands: RiskBands
+    card: ModelCard
 
 
 def load_incumbent(client: MlflowClient, name: str) -> Incumbent | None:
@@ -125,7 +144,7 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
     run: tuple[str, str, str],
     incumbent: Incumbent | None,
     gate: GateInputs,
-    band_targets: BandTargets,
+    evidence: EvidenceInputs,
 ) -> Candidate:
     """Tune, judge the contenders, then fit and log the challenger in one parent MLflow run.
 
@@ -136,7 +155,7 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
         run: The experiment id, the code version to record and the run's name (why it ran).
         incumbent: The deployed champion, or None.
         gate: Tolerances, and the sources monitoring flagged.
-        band_targets: What the risk bands' cut-offs keep on the challenger's out-of-fold risks.
+        evidence: The risk bands' targets and the model card's inputs.
     """
     experiment_id, code_version, run_name = run
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
@@ -144,37 +163,69 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
         result = tune(data, plan, *search)
         mlflow.log_metrics(result.selection.as_metrics())
         mlflow.set_tag("selection", result.selection.describe())
-        refitted = {NEW: (build_pipeline(result.params, plan.seed), result.evaluation)}
-        if incumbent is not None:
-            champion_configuration = clone(incumbent.model)
-            refitted[REFRESH] = (
-                champion_configuration,
-                cross_validate(champion_configuration, data.features, data.target, plan),
-            )
-        same_data = incumbent is not None and incumbent.trained_on(data)
-        contenders = _contenders(data, refitted, incumbent, same_data, gate.tolerances)
-        decision = decide(
-            [c for c in contenders if c.name != INCUMBENT],
-            next((c for c in contenders if c.name == INCUMBENT), None),
-            same_data,
-            list(gate.flagged_sources),
-            gate.tolerances,
-        )
+        refitted, contenders, decision = _judge(data, plan, result, incumbent, gate)
         pipeline, evaluation = refitted[decision.challenger]
         _log_decision(contenders, decision)
+        model = clone(pipeline).fit(data.features, data.target)
+        model_uri = _log_model_and_evidence(model, data, evaluation)
+        configuration = _log_challenger(decision, result.params, incumbent)
+        bands = _log_bands(data, evaluation, evidence.band_targets)
+        card = build_model_card(
+            (evidence.model_name, run_name, parent.info.run_id, code_version, configuration),
+            (model, evaluation.out_of_fold_risk, bands),
+            data,
+            evidence.other_hospitals,
+            plan.seed,
+        )
+        mlflow.log_figure(
+            card_calibration_figure(data, evaluation.out_of_fold_risk), CALIBRATION_ARTIFACT
+        )
         return Candidate(
             run_id=parent.info.run_id,
-            model_uri=_log_model_and_evidence(
-                clone(pipeline).fit(data.features, data.target), data, evaluation
-            ),
-            configuration=_log_challenger(decision, result.params, incumbent),
+            model_uri=model_uri,
+            configuration=configuration,
             scores=evaluation.scores,
             trials=result.trials,
             decision=decision,
             contenders=contenders,
             selection=result.selection,
-            bands=_log_bands(data, evaluation, band_targets),
+            bands=bands,
+            card=card,
         )
+
+
+def _judge(data: TrainingData, plan: CvPlan, result, incumbent: Incumbent | None, gate):
+    """The refitted contenders (new, and refresh when there is a champion) with their
+    evaluations, every contender's figures, and the gate's decision."""
+    refitted = {NEW: (build_pipeline(result.params, plan.seed), result.evaluation)}
+    if incumbent is not None:
+        champion_configuration = clone(incumbent.model)
+        refitted[REFRESH] = (
+            champion_configuration,
+            cross_validate(champion_configuration, data.features, data.target, plan),
+        )
+    same_data = incumbent is not None and incumbent.trained_on(data)
+    contenders = _contenders(data, refitted, incumbent, same_data, gate.tolerances)
+    decision = decide(
+        [c for c in contenders if c.name != INCUMBENT],
+        next((c for c in contenders if c.name == INCUMBENT), None),
+        same_data,
+        list(gate.flagged_sources),
+        gate.tolerances,
+    )
+    return refitted, contenders, decision
+
+
+def publish_version(client: MlflowClient, name: str, candidate: Candidate, description: str):
+    """Register the challenger with the alias the gate decided, and store its model card (which
+    names the version) with its run; returns the version."""
+    version = register_candidate(
+        client, name, (candidate.model_uri, candidate.run_id, description), candidate.decision
+    )
+    client.log_text(
+        candidate.run_id, candidate.card.markdown(version, candidate.decision.reason), CARD_ARTIFACT
+    )
+    return version
 
 
 def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, tolerances):
@@ -191,10 +242,7 @@ def _contenders(data: TrainingData, refitted: dict, incumbent, same_data: bool, 
         risks[INCUMBENT] = incumbent_risk(
             incumbent.model, incumbent.reference, data.features, data.target
         )
-    return [
-        contender(name, data.target, data.row_sources, risk, tolerances.min_source_rows)
-        for name, risk in risks.items()
-    ]
+    return [contender(name, data, risk, tolerances.min_source_rows) for name, risk in risks.items()]
 
 
 def _log_challenger(decision: Decision, params: dict, incumbent: Incumbent | None) -> str:
@@ -239,12 +287,16 @@ def _log_bands(data: TrainingData, evaluation: Evaluation, targets: BandTargets)
 def _log_decision(contenders: list[Contender], decision: Decision) -> None:
     """The contenders' figures as metrics and as a table, and the decision in one sentence.
 
-    Metrics: ``gate.<contender>.<metric>`` pooled, ``gate.<contender>.<source>.<metric>`` per file.
+    Metrics: ``gate.<contender>.<metric>`` pooled, ``gate.<contender>.<source>.<metric>`` per
+    file, ``gate.<contender>.subgroup.<subgroup>.<metric>`` per subgroup (``under_50``).
     """
+    keys = {group.name: group.key for group in SUBGROUPS}
     for candidate in contenders:
-        figures = {"": candidate.pooled} | {
-            f"{source}.": f for source, f in candidate.by_source.items()
-        }
+        figures = (
+            {"": candidate.pooled}
+            | {f"{source}.": f for source, f in candidate.by_source.items()}
+            | {f"subgroup.{keys[name]}.": f for name, f in candidate.by_subgroup.items()}
+        )
         for prefix, values in figures.items():
             mlflow.log_metrics(
                 {

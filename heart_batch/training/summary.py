@@ -32,14 +32,16 @@ def figures(candidate: Candidate) -> str:
     return f"CV ROC AUC {scores.roc_auc:.4f} ± {scores.roc_auc_std:.4f}, Brier {scores.brier:.4f}"
 
 
-def version_description(candidate: Candidate, rows: int, name: str) -> str:
-    """The registered version's description in the MLflow UI: the decision, its reason and the
-    figures."""
+def version_description(candidate: Candidate, rows: int, name: str, card_link: str) -> str:
+    """The registered version's description in the MLflow UI: the decision, its reason, the
+    figures and where its model card is (``card_link``)."""
     decision = candidate.decision
     return (
         f"{decision.alias}: {decision.reason}\n\n{candidate.configuration}; {figures(candidate)}; "
-        f"trained on {rows} rows (run '{name}', `{candidate.run_id}`). The figures of every "
-        "contender are in the run's promotion/contenders.md, the risk bands in bands/bands.md."
+        f"trained on {rows} rows (run '{name}', `{candidate.run_id}`).\n\nModel card (intended "
+        f"use, figures per subgroup and hospital with intervals, limitations): {card_link}. The "
+        "figures of every contender are in the run's promotion/contenders.md, the risk bands in "
+        "bands/bands.md."
     )
 
 
@@ -52,9 +54,13 @@ def one_line(outcome: TrainingOutcome, candidate: Candidate, rows: int) -> str:
 
 
 def training_markdown(
-    name: str, candidate: Candidate, incumbent: Incumbent | None, outcome: TrainingOutcome
+    name: str,
+    candidate: Candidate,
+    incumbent: Incumbent | None,
+    outcome: TrainingOutcome,
+    card_link: str,
 ) -> str:
-    """The ``training-result`` artifact."""
+    """The ``training-result`` artifact; ``card_link`` says where the version's model card is."""
     scores = candidate.scores
     lines = [
         f"# Training of `{name}`",
@@ -76,6 +82,8 @@ def training_markdown(
         "risks, with 95 % intervals:",
         "",
         candidate.bands.describe(),
+        f"Model card of v{outcome.version}: {card_link}",
+        "",
         f"MLflow run `{outcome.run_id}`",
     ]
     return "\n".join(lines)

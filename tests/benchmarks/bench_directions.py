@@ -8,9 +8,10 @@ runs twice on data/heart.csv:
 
 For each search's chosen model it prints the cross-validated ROC AUC and Brier (out-of-fold), the
 ROC AUC and Brier at each other hospital (every labelled row of data/heart_other_hospitals.csv the
-contract accepts), and the share of those hospitals' rows whose reasons cite a value on the
-protective side of the reference's mean (before: the reasons as they were computed; now: as
-scoring computes them).
+contract accepts) and for each patient subgroup (women, men, three age groups; on the out-of-fold
+risks), each with its 95 % bootstrap interval as the model card computes it, and the share of
+those hospitals' rows whose reasons cite a value on the protective side of the reference's mean
+(before: the reasons as they were computed; now: as scoring computes them).
 
     python -m tests.benchmarks.bench_directions [--max-evals 40]
 """
@@ -22,18 +23,17 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
-from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from heart_batch.contract.columns import disease_from_label
 from heart_batch.contract.features import FEATURE_NAMES, FEATURES
-from heart_batch.contract.validation import validate_rows
+from heart_batch.contract.subgroups import SUBGROUPS
 from heart_batch.model.directed import DIRECTIONS
 from heart_batch.model.explanations import compile_explainer, top_reasons
+from heart_batch.model.performance import measure_performance
 from heart_batch.model.pipeline import DIRECTED_FAMILIES, MODEL_FAMILIES, build_pipeline
+from heart_batch.model.risk import feature_matrix
 from heart_batch.settings import Settings, quiet_tools
 from heart_batch.training.cross_validation import CvPlan
-from heart_batch.training.data import load_training_data
+from heart_batch.training.data import OtherHospitals, load_other_hospitals, load_training_data
 from heart_batch.training.tuning import tune
 
 OTHER_HOSPITALS = Path("data/heart_other_hospitals.csv").resolve()
@@ -71,47 +71,53 @@ def protective_share(reasons: list, matrix: np.ndarray, means: dict[int, float])
     return flagged / len(matrix)
 
 
-def measure(label: str, result, model, data, other) -> dict:
+def measure(label: str, result, model, data, other: OtherHospitals) -> dict:
     """The figures of one chosen model."""
-    rows, hospitals = other
+    matrix = feature_matrix(other.features)
     explainer = compile_explainer(model, data.reference)
     means = {column: float(np.nanmean(data.features.iloc[:, column])) for column in SIGNS}
-    raw = top_reasons(explainer.contributions.candidates(rows.matrix), rows.matrix).to_pylist()
-    shown = explainer.reasons(rows.matrix).to_pylist()
-    disease = disease_from_label(rows.labels).to_numpy()
-    risk = model.predict_proba(rows.features)[:, 1]
+    raw = top_reasons(explainer.contributions.candidates(matrix), matrix).to_pylist()
+    shown = explainer.reasons(matrix).to_pylist()
+    risk = model.predict_proba(other.features)[:, 1]
     per_hospital = {
-        hospital: (
-            roc_auc_score(disease[hospitals == hospital], risk[hospitals == hospital]),
-            brier_score_loss(disease[hospitals == hospital], risk[hospitals == hospital]),
+        hospital: measure_performance(
+            other.disease[other.hospital == hospital], risk[other.hospital == hospital]
         )
-        for hospital in sorted(set(hospitals))
+        for hospital in sorted(set(other.hospital))
+    }
+    disease, out_of_fold = data.target.to_numpy(), result.evaluation.out_of_fold_risk
+    per_subgroup = {
+        group.name: measure_performance(
+            disease[group.members(data.features)], out_of_fold[group.members(data.features)]
+        )
+        for group in SUBGROUPS
     }
     return {
         "label": label,
         "family": result.params["family"],
         "cv": (result.evaluation.scores.roc_auc, result.evaluation.scores.brier),
-        "hospitals": per_hospital,
-        "protective": protective_share(raw if label == "before" else shown, rows.matrix, means),
+        "groups": per_hospital | per_subgroup,
+        "protective": protective_share(raw if label == "before" else shown, matrix, means),
     }
 
 
 def report(figures: list[dict], seconds: float) -> None:
     """One column per search, and the differences that the targets judge."""
     before, now = figures
-    print(f"\n{'':34} {'before (free)':>22} {'now (directed)':>22}")
-    print(f"{'chosen family':34} {before['family']:>22} {now['family']:>22}")
+    print(f"\n{'':34} {'before (free)':>24} {'now (directed)':>24}")
+    print(f"{'chosen family':34} {before['family']:>24} {now['family']:>24}")
     for index, name in ((0, "CV ROC AUC (out-of-fold)"), (1, "CV Brier")):
-        print(f"{name:34} {before['cv'][index]:22.4f} {now['cv'][index]:22.4f}")
-    for hospital in before["hospitals"]:
-        for index, name in ((0, "ROC AUC"), (1, "Brier")):
+        print(f"{name:34} {before['cv'][index]:24.4f} {now['cv'][index]:24.4f}")
+    for group, performance in before["groups"].items():
+        ours = now["groups"][group]
+        for name in ("roc_auc", "brier", "intercept"):
             print(
-                f"{hospital + ' ' + name:34} {before['hospitals'][hospital][index]:22.4f} "
-                f"{now['hospitals'][hospital][index]:22.4f}"
+                f"{f'{group} ({performance.patients}) {name}':34} "
+                f"{getattr(performance, name).text():>24} {getattr(ours, name).text():>24}"
             )
     print(
-        f"{'rows with a protective-side reason':34} {before['protective']:22.1%} "
-        f"{now['protective']:22.1%}"
+        f"{'rows with a protective-side reason':34} {before['protective']:24.1%} "
+        f"{now['protective']:24.1%}"
     )
     loss = before["cv"][0] - now["cv"][0]
     verdict = "met" if loss <= AUC_TOLERANCE else "NOT met"
@@ -130,17 +136,13 @@ def main() -> None:
     settings = Settings()
     data = load_training_data(settings.training_data)
     plan = CvPlan.from_settings(settings)
-    raw = pd.read_csv(OTHER_HOSPITALS, dtype=str, keep_default_na=False)
-    rows = validate_rows(raw.drop(columns="hospital"), max_missing=settings.max_missing_features)
-    labelled = rows.labels.notna().to_numpy()
-    assert labelled.all(), "every other hospital's row carries its label"
-    hospitals = raw["hospital"].to_numpy()[rows.accepted]
+    other = load_other_hospitals(OTHER_HOSPITALS, settings.max_missing_features)
     with tempfile.TemporaryDirectory() as folder:
         mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
         mlflow.set_experiment("bench-directions")
         start = time.perf_counter()
         figures = [
-            measure(label, *search(data, plan, args.max_evals, free), data, (rows, hospitals))
+            measure(label, *search(data, plan, args.max_evals, free), data, other)
             for label, free in (("before", True), ("now", False))
         ]
     report(figures, time.perf_counter() - start)

@@ -13,8 +13,11 @@ from heart_batch.model.bands import BandTargets, choose_bands, with_bands
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.contract.columns import ModelId
 from heart_batch.monitoring.report import drift_report, save_report
+from heart_batch.monitoring.alerts import describe
 from heart_batch.monitoring.checks import (
     BAND_DRIFT,
+    SUBGROUP_CALIBRATION,
+    SUBGROUP_RISK_DRIFT,
     Assessment,
     Check,
     Window,
@@ -152,11 +155,46 @@ def test_the_false_alarm_budget_is_shared_equally_by_the_checks(
     current, rejected = scored_rows(seed_csv.sample(200, random_state=1), champion_model)
     assessment = judge(reference, current, rejected, no_change)
     data_checks = len(FEATURE_NAMES) + 3  # features, risk, missing share, drift share
-    per_check = THRESHOLDS.false_alarm_rate / (data_checks + 2)  # + ROC AUC and Brier
+    subgroup_checks = [
+        check.metric
+        for check in assessment.checks
+        if check.metric.startswith((SUBGROUP_RISK_DRIFT, SUBGROUP_CALIBRATION))
+    ]
+    assert {"risk_drift.men", "calibration_gap.men", "risk_drift.50_to_60"} <= set(subgroup_checks)
+    # + ROC AUC and Brier, and each subgroup's checks
+    per_check = THRESHOLDS.false_alarm_rate / (data_checks + 2 + len(subgroup_checks))
     # The data checks pool their shares: correlated checks leave each a little more than Bonferroni.
     assert 0.8 * per_check <= assessment.check_level <= data_checks * per_check
     (roc_auc,) = [check for check in assessment.checks if check.metric == "roc_auc"]
     assert roc_auc.interval[0] < roc_auc.value < roc_auc.interval[1]
+
+
+def test_women_whose_risks_became_too_low_are_alarmed_when_the_pooled_figures_are_not(
+    reference, champion_model, seed_csv, no_change
+):
+    rows = seed_csv.sample(600, replace=True, random_state=3).reset_index(drop=True)
+    healthy_women = rows.index[(rows["sex"] == "0") & (rows["output"] == "1")]
+    rows.loc[healthy_women[: len(healthy_women) // 2], "output"] = "0"  # now diseased
+    current, rejected = scored_rows(rows, champion_model)
+    assessment = judge(reference, current, rejected, no_change)
+    violated = {check.metric for check in assessment.violations}
+    assert "calibration_gap.women" in violated
+    assert not violated & {"roc_auc", "brier", "calibration_gap.men", "risk_drift.women"}
+    (women,) = [c for c in assessment.violations if c.metric == "calibration_gap.women"]
+    assert "observed rate minus mean risk for women" in describe(women)
+    assert women.interval[0] > THRESHOLDS.max_subgroup_calibration_gap
+
+
+def test_a_subgroup_is_judged_only_with_enough_rows_in_the_window(
+    reference, champion_model, seed_csv, no_change
+):
+    current, rejected = scored_rows(seed_csv.head(120), champion_model)
+    assessment = judge(reference, current.assign(output=np.nan), rejected, no_change)
+    metrics = {check.metric for check in assessment.checks}
+    women, men = (current["sex"] == 0).sum(), (current["sex"] == 1).sum()
+    assert ("risk_drift.women" in metrics) == (women >= THRESHOLDS.min_labelled_rows)
+    assert ("risk_drift.men" in metrics) == (men >= THRESHOLDS.min_labelled_rows)
+    assert not [metric for metric in metrics if metric.startswith(SUBGROUP_CALIBRATION)]
 
 
 def test_each_hospital_of_another_country_is_alarmed(

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from heart_batch.contract.features import FEATURE_NAMES
 from heart_batch.model.pipeline import build_pipeline
 from heart_batch.registry.champion import CHALLENGER, CHAMPION
 from heart_batch.settings import TrainingSettings
@@ -18,6 +19,7 @@ from heart_batch.training.promotion import (
     decision_table,
     incumbent_risk,
 )
+from heart_batch.training.data import TrainingData
 
 SWISS = "predictions_switzerland_0a1b2c3d4e5f.parquet"
 
@@ -150,15 +152,60 @@ def test_the_first_model_is_promoted():
     assert decision.promote and "no champion yet" in decision.reason
 
 
-def test_figures_per_source_need_enough_rows_of_both_classes():
-    disease = pd.Series([0, 1] * 20 + [1] * 40)
-    sources = pd.Series(["heart.csv"] * 40 + ["all_healthy.parquet"] * 40)
+def rows_of(disease: list[int], sources: list[str], sex: list[int], age: list[float]):
+    """Training data of the given rows (other features missing)."""
+    features = pd.DataFrame(np.nan, index=range(len(disease)), columns=FEATURE_NAMES)
+    features["sex"], features["age"] = sex, age
+    return TrainingData(
+        features=features,
+        target=pd.Series(disease),
+        sources={},
+        row_sources=pd.Series(sources),
+        checksums={},
+        rows_checksum="",
+        dropped_duplicates=0,
+        rejected=0,
+    )
+
+
+def test_figures_per_source_and_per_subgroup_need_enough_rows_of_both_classes():
+    data = rows_of(
+        disease=[0, 1] * 20 + [1] * 40,
+        sources=["heart.csv"] * 40 + ["all_healthy.parquet"] * 40,
+        sex=[0] * 40 + [1] * 40,
+        age=[45.0] * 60 + [55.0] * 20,
+    )
     risk = np.linspace(0.1, 0.9, 80)
-    result = contender(NEW, disease, sources, risk, min_source_rows=30)
+    result = contender(NEW, data, risk, min_rows=30)
     assert set(result.by_source) == {"heart.csv"}
+    assert set(result.by_subgroup) == {"women", "under 50"}  # men: one class; 50 to 60: 20 rows
+    assert result.by_subgroup["under 50"].rows == 60
     assert result.pooled.rows == 80
-    small = contender(NEW, disease, sources, risk, min_source_rows=50)
-    assert not small.by_source
+    small = contender(NEW, data, risk, min_rows=50)
+    assert not small.by_source and set(small.by_subgroup) == {"under 50"}
+
+
+def test_a_challenger_worse_for_women_is_refused_even_when_better_pooled():
+    women = {"women": Figures(0.85, 0.120, 96), "men": Figures(0.88, 0.13, 206)}
+    worse = {"women": Figures(0.84, 0.150, 96), "men": Figures(0.90, 0.12, 206)}
+    new = Contender(NEW, Figures(0.905, 0.125, 302), {}, worse)
+    incumbent = Contender(INCUMBENT, Figures(0.890, 0.128, 302), {}, women)
+    decision = decide([new], incumbent, False, [], TOLERANCES)
+    assert not decision.promote
+    assert "worse for women: Brier 0.120 -> 0.150 (+0.030, tolerance 0.02)" in decision.reason
+    within = {**worse, "women": Figures(0.84, 0.135, 96)}
+    tolerated = Contender(NEW, Figures(0.905, 0.125, 302), {}, within)
+    assert decide([tolerated], incumbent, False, [], TOLERANCES).promote
+
+
+def test_a_subgroup_losing_roc_auc_beyond_its_tolerance_is_named_with_the_loss():
+    incumbent = Contender(
+        INCUMBENT, Figures(0.89, 0.13, 302), {}, {"over 60": Figures(0.86, 0.15, 80)}
+    )
+    new = Contender(NEW, Figures(0.90, 0.13, 302), {}, {"over 60": Figures(0.80, 0.15, 80)})
+    decision = decide([new], incumbent, False, [], TOLERANCES)
+    assert not decision.promote
+    assert "over 60: ROC AUC 0.860 -> 0.800 (-0.060, tolerance 0.03)" in decision.reason
 
 
 def test_the_incumbent_is_judged_out_of_fold_where_it_learnt_and_by_prediction_elsewhere(
@@ -184,5 +231,16 @@ def test_the_table_shows_every_contender_pooled_and_per_source():
             ).values()
         )
     )
-    assert f"| contender | rows | pooled | {SWISS} |" in table
-    assert "| incumbent | 400 | AUC 0.889, Brier 0.135 | AUC 0.800, Brier 0.300 |" in table
+    assert f"| contender | pooled (400) | {SWISS} (60) |" in table
+    assert "| incumbent | AUC 0.889, Brier 0.135 | AUC 0.800, Brier 0.300 |" in table
+
+
+def test_the_table_shows_the_subgroups_with_their_rows():
+    table = decision_table(
+        [
+            Contender(NEW, Figures(0.9, 0.12, 302), {}, {"women": Figures(0.85, 0.15, 96)}),
+            Contender(INCUMBENT, Figures(0.9, 0.12, 302), {}, {}),
+        ]
+    )
+    assert "| contender | women (96) |" in table
+    assert "| new | AUC 0.850, Brier 0.150 |" in table and "| incumbent | - |" in table

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from heart_batch.monitoring.quality import _weighted_auc, measure_quality
+from heart_batch.model.performance import weighted_auc
+from heart_batch.monitoring.quality import measure_quality
 
 
 def labelled(rows: int, seed: int = 0):
@@ -16,7 +17,7 @@ def labelled(rows: int, seed: int = 0):
 
 def test_the_weighted_auc_with_unit_weights_is_scikit_learns():
     disease, risk = labelled(300)  # rounded risks: many ties
-    assert _weighted_auc(risk, disease, np.ones((1, 300)))[0] == pytest.approx(
+    assert weighted_auc(risk, disease, np.ones((1, 300)))[0] == pytest.approx(
         roc_auc_score(disease, risk)
     )
 
@@ -25,7 +26,7 @@ def test_repeated_rows_count_as_their_weight():
     disease, risk = labelled(50)
     weights = np.random.default_rng(1).integers(0, 4, 50)
     repeated = roc_auc_score(np.repeat(disease, weights), np.repeat(risk, weights))
-    assert _weighted_auc(risk, disease, weights[None, :])[0] == pytest.approx(repeated)
+    assert weighted_auc(risk, disease, weights[None, :])[0] == pytest.approx(repeated)
 
 
 def test_the_interval_holds_the_value_and_narrows_with_more_rows():
