@@ -170,15 +170,12 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
         model_uri = _log_model_and_evidence(model, data, evaluation)
         configuration = _log_challenger(decision, result.params, incumbent)
         bands = _log_bands(data, evaluation, evidence.band_targets)
-        card = build_model_card(
+        card = _log_card(
             (evidence.model_name, run_name, parent.info.run_id, code_version, configuration),
             (model, evaluation.out_of_fold_risk, bands),
             data,
             evidence.other_hospitals,
             plan.seed,
-        )
-        mlflow.log_figure(
-            card_calibration_figure(data, evaluation.out_of_fold_risk), CALIBRATION_ARTIFACT
         )
         return Candidate(
             run_id=parent.info.run_id,
@@ -192,6 +189,13 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
             bands=bands,
             card=card,
         )
+
+
+def _log_card(identity, fitted, data: TrainingData, other_hospitals, seed: int) -> ModelCard:
+    """The model card's figures (``build_model_card``), and its calibration plot logged."""
+    _, out_of_fold_risk, _ = fitted
+    mlflow.log_figure(card_calibration_figure(data, out_of_fold_risk), CALIBRATION_ARTIFACT)
+    return build_model_card(identity, fitted, data, other_hospitals, seed)
 
 
 def _judge(data: TrainingData, plan: CvPlan, result, incumbent: Incumbent | None, gate):
