@@ -167,19 +167,11 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
         pipeline, evaluation = refitted[decision.challenger]
         _log_decision(contenders, decision)
         model = clone(pipeline).fit(data.features, data.target)
-        model_uri = _log_model_and_evidence(model, data, evaluation)
         configuration = _log_challenger(decision, result.params, incumbent)
         bands = _log_bands(data, evaluation, evidence.band_targets)
-        card = _log_card(
-            (evidence.model_name, run_name, parent.info.run_id, code_version, configuration),
-            (model, evaluation.out_of_fold_risk, bands),
-            data,
-            evidence.other_hospitals,
-            plan.seed,
-        )
         return Candidate(
             run_id=parent.info.run_id,
-            model_uri=model_uri,
+            model_uri=_log_model_and_evidence(model, data, evaluation),
             configuration=configuration,
             scores=evaluation.scores,
             trials=result.trials,
@@ -187,7 +179,13 @@ def train_candidate(  # pylint: disable=too-many-arguments,too-many-positional-a
             contenders=contenders,
             selection=result.selection,
             bands=bands,
-            card=card,
+            card=_log_card(
+                (evidence.model_name, run_name, parent.info.run_id, code_version, configuration),
+                (model, evaluation.out_of_fold_risk, bands),
+                data,
+                evidence.other_hospitals,
+                plan.seed,
+            ),
         )
 
 
