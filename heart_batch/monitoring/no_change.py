@@ -110,19 +110,11 @@ def simulate(
         risk band only with risk bands) and the share of missing feature values of the window.
     """
     rng = np.random.default_rng([seed, window_rows])
-    rows = len(reference)
-    uniform = np.full(rows, 1.0 / rows)
     indicators = {name: _value_indicators(reference[name]) for name in monitored(reference)}
     missing_per_row = reference[FEATURE_NAMES].isna().sum(axis=1).to_numpy(dtype=float)
     chunks = []
-    for start in range(0, replicates, _CHUNK):
-        size = min(_CHUNK, replicates - start)
-        reference_draws = (
-            rng.multinomial(rows, uniform, size=size).T
-            if resample_reference
-            else np.ones((rows, size))
-        )
-        window_draws = rng.multinomial(window_rows, uniform, size=size).T
+    draws = _draws(rng, len(reference), window_rows, replicates, resample_reference)
+    for reference_draws, window_draws in draws:
         chunk = {
             name: replicate_distances(
                 values, (onehot @ reference_draws).T, (onehot @ window_draws).T, METHODS[name]
@@ -138,20 +130,28 @@ def risk_no_change(risk: pd.Series, window_rows: int, replicates: int, seed: tup
     """No-change replicates of the risk drift alone, for one subgroup's rows of the reference:
     windows of ``window_rows`` and references of the subgroup's size, both drawn from its rows."""
     rng = np.random.default_rng([*seed, window_rows])
-    rows = len(risk)
-    uniform = np.full(rows, 1.0 / rows)
     values, onehot = _value_indicators(risk.reset_index(drop=True))
-    chunks = []
+    distances = [
+        replicate_distances(
+            values, (onehot @ reference_draws).T, (onehot @ window_draws).T, METHODS[RISK]
+        )
+        for reference_draws, window_draws in _draws(rng, len(risk), window_rows, replicates)
+    ]
+    return NoChange(window_rows, pd.DataFrame({RISK: np.concatenate(distances)}))
+
+
+def _draws(rng, rows: int, window_rows: int, replicates: int, resample_reference: bool = True):
+    """Chunks of (reference, window) draws: rows x replicates counts of each reference row in a
+    resampled reference (all ones when it is not resampled) and in a window of ``window_rows``."""
+    uniform = np.full(rows, 1.0 / rows)
     for start in range(0, replicates, _CHUNK):
         size = min(_CHUNK, replicates - start)
-        reference_draws = rng.multinomial(rows, uniform, size=size).T
-        window_draws = rng.multinomial(window_rows, uniform, size=size).T
-        chunks.append(
-            replicate_distances(
-                values, (onehot @ reference_draws).T, (onehot @ window_draws).T, METHODS[RISK]
-            )
+        reference_draws = (
+            rng.multinomial(rows, uniform, size=size).T
+            if resample_reference
+            else np.ones((rows, size))
         )
-    return NoChange(window_rows, pd.DataFrame({RISK: np.concatenate(chunks)}))
+        yield reference_draws, rng.multinomial(window_rows, uniform, size=size).T
 
 
 def monitored(reference: pd.DataFrame) -> list[str]:

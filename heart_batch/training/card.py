@@ -22,7 +22,7 @@ from heart_batch.contract.words import plural
 from heart_batch.model.bands import RiskBands
 from heart_batch.model.directed import constraints_text
 from heart_batch.model.performance import RESAMPLES, Performance, measure_performance
-from heart_batch.training.data import OtherHospitals, TrainingData, out_of_fold_lookup
+from heart_batch.training.data import OtherHospitals, TrainingData, out_of_sample_risk
 
 CARD_ARTIFACT = "model_card/model_card.md"
 """Where a training run keeps its model card, with its plot beside it."""
@@ -290,18 +290,16 @@ def build_model_card(
 def _hospital_figures(model, data, out_of_fold_risk, hospitals, seed) -> list[GroupFigures]:
     if hospitals is None:
         return []
-    risk = out_of_fold_lookup(
+    risk, learnt = out_of_sample_risk(
+        model,
         data.reference.assign(**{OUT_OF_FOLD_RISK: out_of_fold_risk}),
         hospitals.features,
         hospitals.disease,
     )
-    unseen = np.isnan(risk)
-    if unseen.any():
-        risk[unseen] = model.predict_proba(hospitals.features[unseen])[:, 1]
     figures = []
     for name in sorted(set(hospitals.hospital)):
         rows = hospitals.hospital == name
-        note = f"{int((~unseen[rows]).sum())} learnt: out-of-fold" if (~unseen[rows]).any() else ""
+        note = f"{int(learnt[rows].sum())} learnt: out-of-fold" if learnt[rows].any() else ""
         figures.append(
             GroupFigures(
                 name,

@@ -118,7 +118,6 @@ class OtherHospitals:
     features: pd.DataFrame
     disease: np.ndarray
     hospital: np.ndarray
-    rejected: int
 
 
 def load_other_hospitals(path: Path, max_missing: int) -> OtherHospitals | None:
@@ -134,7 +133,6 @@ def load_other_hospitals(path: Path, max_missing: int) -> OtherHospitals | None:
         features=rows.features[labelled].reset_index(drop=True),
         disease=disease_from_label(rows.labels[labelled]).to_numpy(),
         hospital=raw["hospital"].to_numpy()[rows.accepted][labelled],
-        rejected=int(len(raw) - labelled.sum()),
     )
 
 
@@ -151,6 +149,17 @@ def out_of_fold_lookup(
     )
     merged = rows.merge(learnt, how="left", on=[*FEATURE_NAMES, LABEL])
     return merged[OUT_OF_FOLD_RISK].to_numpy(dtype=float, copy=True)
+
+
+def out_of_sample_risk(model, seen: pd.DataFrame, features: pd.DataFrame, disease):
+    """Each row's risk from a model that did not learn it: the out-of-fold risk in ``seen`` for
+    a row the model learnt, its prediction otherwise. Returns the risks and which rows were
+    learnt."""
+    risk = out_of_fold_lookup(seen, features, disease)
+    learnt = ~np.isnan(risk)
+    if not learnt.all():
+        risk[~learnt] = model.predict_proba(features[~learnt])[:, 1]
+    return risk, learnt
 
 
 def rows_checksum(rows: pd.DataFrame) -> str:

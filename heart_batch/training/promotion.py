@@ -24,7 +24,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from heart_batch.contract.subgroups import SUBGROUPS
 from heart_batch.registry.champion import PromotionDecision
 from heart_batch.settings import TrainingSettings
-from heart_batch.training.data import TrainingData, out_of_fold_lookup
+from heart_batch.training.data import TrainingData, out_of_sample_risk
 
 NEW, REFRESH, INCUMBENT = "new", "refresh", "incumbent"
 
@@ -96,11 +96,7 @@ def incumbent_risk(model, reference: pd.DataFrame, features: pd.DataFrame, disea
     Rows it was trained on get the out-of-fold risk logged in its reference; the rows that came
     since get its prediction.
     """
-    risk = out_of_fold_lookup(reference, features, disease)
-    unseen = np.isnan(risk)
-    if unseen.any():
-        risk[unseen] = model.predict_proba(features[unseen])[:, 1]
-    return risk
+    return out_of_sample_risk(model, reference, features, disease)[0]
 
 
 def decide(
@@ -147,7 +143,7 @@ def worse_subgroups(
     challenger: Contender, incumbent: Contender, tolerances: TrainingSettings
 ) -> list[str]:
     """Each subgroup for which the challenger is worse than the incumbent beyond the subgroup
-    tolerances, with the figures: ``women: Brier 0.121 -> 0.150 (+0.029 > 0.02)``."""
+    tolerances, with the figures: ``women: Brier 0.121 -> 0.150 (+0.029, tolerance 0.02)``."""
     worse = []
     for name, ours in challenger.by_subgroup.items():
         theirs = incumbent.by_subgroup.get(name)
